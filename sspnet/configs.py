@@ -1,0 +1,63 @@
+"""Named model configurations as plain data (so checkpoints can store them as JSON)."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Everything that fixes the architecture. Tuples are per scale, ordered strides (8, 16, 32)."""
+
+    backbone: str = "resnet50"
+    dims: tuple[int, int, int] = (512, 768, 768)  # 1x1-reduced widths = token widths
+    depths: tuple[int, int, int] = (2, 2, 2)  # transformer blocks per scale (0 = none)
+    heads: tuple[int, int, int] = (8, 12, 12)
+    stage3: int = 256
+    tail: tuple[int, ...] = (128, 64, 32)
+    out_stride: int = 1
+    dual_decoder: bool = True
+    input_size: tuple[int, int] = (288, 384)  # (height, width)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ModelConfig":
+        known = {k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+
+PAPER = ModelConfig()
+
+CONFIGS: dict[str, ModelConfig] = {
+    # The paper's exact sizes (about 83M parameters with ResNet-50).
+    "paper-resnet50": PAPER,
+    "paper-resnet18": replace(PAPER, backbone="resnet18"),
+    "paper-vgg16": replace(PAPER, backbone="vgg16"),
+    "paper-no-transformer": replace(PAPER, depths=(0, 0, 0)),
+    "paper-single-decoder": replace(PAPER, dual_decoder=False),
+    # CPU-friendly default: MobileNetV2 trunk, narrow tokens, no attention over the 1,728
+    # stride-8 tokens (the paper's dominant cost), decoder stopping at stride 4.
+    "default": ModelConfig(
+        backbone="mobilenet_v2",
+        dims=(64, 128, 192),
+        depths=(0, 1, 2),
+        heads=(4, 4, 4),
+        stage3=48,
+        tail=(32,),
+        out_stride=4,
+    ),
+}
+CONFIGS["default-no-transformer"] = replace(CONFIGS["default"], depths=(0, 0, 0))
+CONFIGS["default-single-decoder"] = replace(CONFIGS["default"], dual_decoder=False)
+
+
+def get_config(name_or_config: "str | ModelConfig | dict") -> ModelConfig:
+    if isinstance(name_or_config, ModelConfig):
+        return name_or_config
+    if isinstance(name_or_config, dict):
+        return ModelConfig.from_dict(name_or_config)
+    if name_or_config not in CONFIGS:
+        raise ValueError(f"unknown config '{name_or_config}'; choose one of {sorted(CONFIGS)}")
+    return CONFIGS[name_or_config]
+

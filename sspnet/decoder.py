@@ -1,0 +1,72 @@
+"""One saliency decoder (TranSalNet/SSPNet): coarse-to-fine fusion by Hadamard products.
+
+The deepest tokens give the layout, each finer scale gates it (x * T(F_k)), and a small tail
+upsamples to the output stride. A sigmoid keeps the map in [0, 1] like the 8-bit ground truth.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def conv_bn_relu(cin: int, cout: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+
+
+class SaliencyDecoder(nn.Module):
+    """dims = token widths at strides (8, 16, 32); stage3 = width at stride 4; tail = widths after.
+
+    The tail upsamples after each of its first log2(4 / out_stride) convs; with `out_stride` > 1
+    the logits are upsampled bilinearly to the input size (saliency is smooth, so a coarse
+    decoder costs little accuracy and much less time on a CPU).
+    """
+
+    def __init__(
+        self,
+        dims: tuple[int, int, int],
+        stage3: int = 256,
+        tail: tuple[int, ...] = (128, 64, 32),
+        out_stride: int = 1,
+    ) -> None:
+        super().__init__()
+        d1, d2, d3 = dims
+        n_up = {1: 2, 2: 1, 4: 0}[out_stride]
+        if len(tail) < n_up:
+            raise ValueError(f"a tail of {len(tail)} convs cannot upsample {n_up} times")
+        self.out_stride = out_stride
+        self.n_up = n_up
+        self.stage1 = conv_bn_relu(d3, d2)
+        self.stage2 = conv_bn_relu(d2, d1)
+        self.stage3 = conv_bn_relu(d1, stage3)
+        widths = (stage3, *tail)
+        self.tail = nn.ModuleList(conv_bn_relu(a, b) for a, b in zip(widths[:-1], widths[1:]))
+        self.head = nn.Conv2d(widths[-1], 1, 3, padding=1)
+
+    def logits(self, f1: torch.Tensor, f2: torch.Tensor, f3: torch.Tensor) -> torch.Tensor:
+        up = lambda t: F.interpolate(t, scale_factor=2.0, mode="nearest")  # noqa: E731
+        x = up(self.stage1(f3))
+        x = up(self.stage2(F.relu(_match(x, f2) * f2)))
+        x = up(self.stage3(F.relu(_match(x, f1) * f1)))
+        for i, conv in enumerate(self.tail):
+            x = conv(x)
+            if i < self.n_up:
+                x = up(x)
+        return self.head(x)
+
+    def forward(self, feats: tuple[torch.Tensor, ...], size: tuple[int, int]) -> torch.Tensor:
+        """Saliency in [0, 1] at `size` (the input's height, width)."""
+        z = self.logits(*feats)
+        if z.shape[-2:] != size:
+            z = F.interpolate(z.float(), size=size, mode="bilinear", align_corners=False)
+        return torch.sigmoid(z.float())
+
+
+def _match(x: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
+    """Crop/pad an upsampled map to a skip feature's grid (odd input sizes round differently)."""
+    if x.shape[-2:] == ref.shape[-2:]:
+        return x
+    h, w = ref.shape[-2:]
+    x = x[..., :h, :w]
+    ph, pw = h - x.shape[-2], w - x.shape[-1]
+    return F.pad(x, (0, pw, 0, ph), mode="replicate") if ph or pw else x

@@ -1,0 +1,197 @@
+"""SSPNet: shared encoder + per-scale transformers, two saliency decoders, SSM = ReLU(SM_d - SM_r).
+
+`encode` is shared by both images; `decode(..., "r"|"d")` picks a decoder. Because the shift is
+a difference of two independent decodings, the pristine side (features and SM_r) is computed
+once and reused for any number of distorted candidates (`PristineCache`).
+"""
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import Sequence, Union
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import nn
+
+from .backbones import build_backbone
+from .configs import ModelConfig, get_config
+from .decoder import SaliencyDecoder
+from .preprocess import Box, letterbox, unletterbox
+from .transformer import TokenEncoder
+
+ImageLike = Union[np.ndarray, Image.Image]
+Features = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+
+
+@dataclass
+class ShiftPrediction:
+    """Maps at the image's own size, float32 in [0, 1]."""
+
+    ssm: np.ndarray
+    sm_pristine: np.ndarray
+    sm_distorted: np.ndarray
+
+
+@dataclass
+class PristineCache:
+    """What the pristine image contributes to every shift prediction, computed once."""
+
+    shape: tuple[int, int]
+    box: Box
+    features: Features
+    sm: torch.Tensor  # (1, 1, H, W) at the model's input size
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device='cuda' was asked for but no CUDA GPU is visible; use device='cpu' or 'auto'")
+    return dev
+
+
+def as_rgb_array(image: ImageLike) -> np.ndarray:
+    """HxWx3 uint8 RGB from a PIL image or an array (greyscale is replicated, alpha dropped)."""
+    if isinstance(image, Image.Image):
+        image = np.asarray(image.convert("RGB"))
+    arr = np.asarray(image)
+    if arr.ndim == 2:
+        arr = np.repeat(arr[..., None], 3, axis=2)
+    if arr.ndim != 3 or arr.shape[2] not in (3, 4):
+        raise ValueError(f"expected an HxWx3 RGB image, got an array of shape {arr.shape}")
+    if arr.dtype != np.uint8:
+        raise ValueError(f"expected uint8 pixels, got {arr.dtype}")
+    return np.ascontiguousarray(arr[..., :3])
+
+
+class SSPNet(nn.Module):
+    def __init__(self, config: ModelConfig, pretrained_backbone: bool = False, backbone_weights: str | None = None):
+        super().__init__()
+        self.config = config
+        self.backbone = build_backbone(config.backbone, pretrained_backbone, backbone_weights)
+        h, w = config.input_size
+        self.reduce = nn.ModuleList(nn.Conv2d(c, d, 1) for c, d in zip(self.backbone.channels, config.dims))
+        grids = [(-(-h // s), -(-w // s)) for s in (8, 16, 32)]
+        self.tokens = nn.ModuleList(
+            TokenEncoder(d, n, k, g) if n > 0 else nn.Identity()
+            for d, n, k, g in zip(config.dims, config.depths, config.heads, grids)
+        )
+        make = lambda: SaliencyDecoder(config.dims, config.stage3, config.tail, config.out_stride)  # noqa: E731
+        self.decoder_r = make()
+        self.decoder_d = make() if config.dual_decoder else self.decoder_r
+
+    # ---- tensors in, tensors out (training and batched inference) ----
+    def encode(self, x: torch.Tensor) -> Features:
+        """Float RGB in [0, 1], (B, 3, H, W) -> token features at strides 8, 16, 32."""
+        feats = self.backbone(x)
+        return tuple(t(r(f)) for f, r, t in zip(feats, self.reduce, self.tokens))  # type: ignore[return-value]
+
+    def decode(self, feats: Features, which: str, size: tuple[int, int]) -> torch.Tensor:
+        decoder = {"r": self.decoder_r, "d": self.decoder_d}[which]
+        return decoder(feats, size)
+
+    def forward(self, pristine: torch.Tensor, distorted: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Both images in one pass through the shared encoder (one batch of 2B)."""
+        b, size = pristine.shape[0], pristine.shape[-2:]
+        f_r, f_d = zip(*(f.split(b) for f in self.encode(torch.cat([pristine, distorted]))))
+        sm_r = self.decode(f_r, "r", size)
+        sm_d = self.decode(f_d, "d", size)
+        return {"sm_r": sm_r, "sm_d": sm_d, "ssm": F.relu(sm_d - sm_r)}
+
+    def saliency(self, x: torch.Tensor, which: str = "r") -> torch.Tensor:
+        return self.decode(self.encode(x), which, x.shape[-2:])
+
+    def tie_decoders(self) -> None:
+        """Copy decoder_r into decoder_d: the 'intuitive approach' in dual-decoder form, used
+        after saliency-only training so that an identical pair predicts exactly zero shift."""
+        if self.decoder_d is not self.decoder_r:
+            self.decoder_d.load_state_dict(self.decoder_r.state_dict())
+
+    # ---- images in, maps out (the public API) ----
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self.device.type == "cuda":
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def _to_input(self, images: Sequence[ImageLike]) -> tuple[torch.Tensor, list[Box], list[tuple[int, int]]]:
+        arrays = [as_rgb_array(im) for im in images]
+        boxes, canvases = [], []
+        for a in arrays:
+            canvas, box = letterbox(a, self.config.input_size)
+            canvases.append(canvas)
+            boxes.append(box)
+        x = torch.from_numpy(np.stack(canvases)).to(self.device).permute(0, 3, 1, 2).float().div_(255)
+        if self.device.type == "cuda":
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x, boxes, [a.shape[:2] for a in arrays]
+
+    def _to_maps(self, sm: torch.Tensor, boxes: list[Box], shapes: list[tuple[int, int]]) -> list[np.ndarray]:
+        maps = sm[:, 0].float().cpu().numpy()
+        return [unletterbox(m, b, s, self.config.input_size).clip(0, 1) for m, b, s in zip(maps, boxes, shapes)]
+
+    @torch.inference_mode()
+    def predict_saliency(self, image: ImageLike | list[ImageLike], batch_size: int = 8):
+        """Saliency of the pristine decoder, HxW float32 in [0, 1] at each image's own size."""
+        single = not isinstance(image, list)
+        images = [image] if single else image
+        out: list[np.ndarray] = []
+        for i in range(0, len(images), batch_size):
+            x, boxes, shapes = self._to_input(images[i : i + batch_size])
+            with self._autocast():
+                sm = self.saliency(x, "r")
+            out += self._to_maps(sm, boxes, shapes)
+        return out[0] if single else out
+
+    @torch.inference_mode()
+    def prepare(self, pristine: ImageLike) -> PristineCache:
+        """Encode the pristine image once: its features and SM_r serve every candidate."""
+        x, boxes, shapes = self._to_input([pristine])
+        with self._autocast():
+            feats = self.encode(x)
+            sm = self.decode(feats, "r", x.shape[-2:])
+        return PristineCache(shapes[0], boxes[0], feats, sm.float())
+
+    @torch.inference_mode()
+    def predict_shift_cached(
+        self, cache: PristineCache, distorted: list[ImageLike], batch_size: int = 8
+    ) -> list[ShiftPrediction]:
+        sm_r_map = self._to_maps(cache.sm, [cache.box], [cache.shape])[0]
+        out: list[ShiftPrediction] = []
+        for i in range(0, len(distorted), batch_size):
+            x, boxes, shapes = self._to_input(distorted[i : i + batch_size])
+            if any(s != cache.shape for s in shapes):
+                raise ValueError(f"distorted images must have the pristine size {cache.shape}, got {shapes}")
+            with self._autocast():
+                sm_d = self.saliency(x, "d").float()
+            ssm = F.relu(sm_d - cache.sm)
+            for s, d in zip(self._to_maps(ssm, boxes, shapes), self._to_maps(sm_d, boxes, shapes)):
+                out.append(ShiftPrediction(ssm=s, sm_pristine=sm_r_map, sm_distorted=d))
+        return out
+
+    def predict_shift(self, pristine: ImageLike, distorted: ImageLike | list[ImageLike], batch_size: int = 8):
+        """SSM (and both saliency maps) at the image's size; a list of distorted images is batched
+        with the pristine image encoded once."""
+        single = not isinstance(distorted, list)
+        preds = self.predict_shift_cached(self.prepare(pristine), [distorted] if single else distorted, batch_size)
+        return preds[0] if single else preds
+
+
+def build_model(
+    config: "str | ModelConfig | dict" = "default",
+    pretrained_backbone: bool = False,
+    backbone_weights: str | None = None,
+) -> SSPNet:
+    """A fresh (untrained) SSPNet; `pretrained_backbone` loads ImageNet weights found offline."""
+    return SSPNet(get_config(config), pretrained_backbone, backbone_weights)
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())

@@ -1,0 +1,220 @@
+"""The paper's training protocol (V-B): Adam, step decay, early stopping, best checkpoint kept.
+
+Two modes share one loop:
+- `saliency`: single images with human maps train the shared encoder and the pristine decoder
+  (eq. 7, L_map); the distorted decoder is then tied to it (the intuitive approach, dual form).
+- `shift`: pristine/distorted pairs train everything with the full eq. 9 loss.
+
+Resumable: a training state (model, optimiser, RNG-free schedule position) is written every
+`save_every` steps with `torch.save` of tensors and numbers only, and read back with
+`weights_only=True`. Shuffling and flips are derived from (seed, epoch, step), so a resumed run
+replays exactly the batches an uninterrupted run would have seen.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch.utils.data import DataLoader, Dataset, Subset
+from tqdm.auto import tqdm
+
+from . import losses
+from .model import SSPNet, resolve_device
+from .zoo import save_checkpoint
+
+MODES = ("saliency", "shift")
+
+
+@dataclass
+class TrainConfig:
+    """Defaults are the paper's protocol."""
+
+    mode: str = "saliency"
+    epochs: int = 50
+    lr: float = 5e-5
+    lr_step: int = 10  # epochs between x lr_gamma
+    lr_gamma: float = 0.1
+    batch_size: int = 4
+    patience: int = 5  # epochs without a better validation loss before stopping
+    seed: int = 0
+    workers: int = 2
+    device: str = "auto"
+    augment: bool = True  # horizontal flip of images and maps together
+    save_every: int = 50  # steps between resumable training states
+    max_steps_per_epoch: int | None = None  # caps an epoch (smoke tests, quick runs)
+    weight_decay: float = 0.0
+    extra: dict = field(default_factory=dict)  # recorded in the checkpoint's info
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got '{self.mode}'")
+
+
+@dataclass
+class FitResult:
+    best_path: Path
+    best_epoch: int
+    best_val_loss: float
+    history: list[dict]
+    stopped_early: bool
+
+
+def _flip(batch: dict, mask: torch.Tensor) -> dict:
+    """Mirror the selected samples' images and maps together (keeps maps aligned)."""
+    if not mask.any():
+        return batch
+    out = dict(batch)
+    for k, v in batch.items():
+        if torch.is_tensor(v) and v.ndim == 4:
+            v = v.clone()
+            v[mask] = v[mask].flip(-1)
+            out[k] = v
+    return out
+
+
+def _loss(model: SSPNet, batch: dict, mode: str, device: torch.device) -> tuple[torch.Tensor, dict]:
+    if mode == "saliency":
+        x = batch["image"].to(device, non_blocking=True)
+        gt = batch["saliency"].to(device, non_blocking=True)
+        loss = losses.saliency_loss(model.saliency(x, "r"), gt)
+        return loss, {"loss": float(loss)}
+    p = batch["pristine"].to(device, non_blocking=True)
+    d = batch["distorted"].to(device, non_blocking=True)
+    out = model(p, d)
+    loss, parts = losses.total_loss(
+        out["sm_d"], batch["sm_d"].to(device), out["sm_r"], batch["sm_r"].to(device), out["ssm"], batch["ssm"].to(device)
+    )
+    return loss, {"loss": float(loss), **{k: float(v) for k, v in parts.items()}}
+
+
+def _autocast(device: torch.device):
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return torch.autocast("cpu", enabled=False)
+
+
+@torch.no_grad()
+def validation_loss(model: SSPNet, loader: DataLoader, mode: str, device: torch.device) -> float:
+    model.eval()
+    total, n = 0.0, 0
+    for batch in loader:
+        with _autocast(device):
+            loss, _ = _loss(model, batch, mode, device)
+        b = next(v for v in batch.values() if torch.is_tensor(v)).shape[0]
+        total += float(loss) * b
+        n += b
+    return total / max(n, 1)
+
+
+def _epoch_order(n: int, seed: int, epoch: int) -> list[int]:
+    g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    return torch.randperm(n, generator=g).tolist()
+
+
+def fit(
+    model: SSPNet,
+    train_set: Dataset,
+    val_set: Dataset,
+    cfg: TrainConfig,
+    out_dir: str | os.PathLike,
+    on_epoch: Callable[[dict], None] | None = None,
+) -> FitResult:
+    """Train with early stopping; resumes from `out_dir/state.pt` when it exists."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    device = resolve_device(cfg.device)
+    torch.manual_seed(cfg.seed)
+    model.to(device)
+    if device.type == "cuda":
+        model.to(memory_format=torch.channels_last)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    state_path, best_path = out / "state.pt", out / "best.safetensors"
+    start_epoch, start_step, best, best_epoch, bad, history = 0, 0, math.inf, -1, 0, []
+    if state_path.exists():
+        st = torch.load(state_path, map_location="cpu", weights_only=True)
+        model.load_state_dict(st["model"])
+        opt.load_state_dict(st["optimizer"])
+        start_epoch, start_step = st["epoch"], st["step"]
+        best, best_epoch, bad = st["best"], st["best_epoch"], st["bad"]
+        history = json.loads(st["history"])
+        tqdm.write(f"resuming from epoch {start_epoch + 1}, step {start_step}")
+
+    def save_state(epoch: int, step: int) -> None:
+        st = {
+            "model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch, "step": step,
+            "best": best, "best_epoch": best_epoch, "bad": bad, "history": json.dumps(history),
+        }
+        torch.save(st, state_path.with_suffix(".tmp"))
+        os.replace(state_path.with_suffix(".tmp"), state_path)
+
+    val_loader = DataLoader(val_set, batch_size=cfg.batch_size, num_workers=cfg.workers)
+    steps_total = math.ceil(len(train_set) / cfg.batch_size)
+    if cfg.max_steps_per_epoch:
+        steps_total = min(steps_total, cfg.max_steps_per_epoch)
+    stopped_early = False
+    info = {"train": asdict(cfg), "n_train": len(train_set), "n_val": len(val_set)}
+    for epoch in range(start_epoch, cfg.epochs):
+        if bad >= cfg.patience:
+            stopped_early = True
+            break
+        for group in opt.param_groups:
+            group["lr"] = cfg.lr * cfg.lr_gamma ** (epoch // cfg.lr_step)
+        order = _epoch_order(len(train_set), cfg.seed, epoch)
+        skip = start_step * cfg.batch_size if epoch == start_epoch else 0
+        loader = DataLoader(
+            Subset(train_set, order[skip : steps_total * cfg.batch_size]),
+            batch_size=cfg.batch_size, num_workers=cfg.workers, drop_last=False,
+            persistent_workers=False, pin_memory=device.type == "cuda",
+        )
+        model.train()
+        first = start_step if epoch == start_epoch else 0
+        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", initial=first, total=steps_total, leave=False)
+        t0, running, seen = time.perf_counter(), 0.0, 0
+        for step, batch in enumerate(bar, start=first):
+            if cfg.augment:
+                g = torch.Generator().manual_seed(cfg.seed * 7_919 + epoch * 100_003 + step)
+                b = next(v for v in batch.values() if torch.is_tensor(v)).shape[0]
+                batch = _flip(batch, torch.rand(b, generator=g) < 0.5)
+            with _autocast(device):
+                loss, parts = _loss(model, batch, cfg.mode, device)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            running += parts["loss"]
+            seen += 1
+            bar.set_postfix(loss=f"{running / seen:.3f}")
+            if (step + 1) % cfg.save_every == 0 and step + 1 < steps_total:
+                save_state(epoch, step + 1)
+        train_time = time.perf_counter() - t0
+        val = validation_loss(model, val_loader, cfg.mode, device)
+        record = {
+            "epoch": epoch + 1, "train_loss": running / max(seen, 1), "val_loss": val,
+            "lr": opt.param_groups[0]["lr"], "seconds": train_time,
+            "images_per_s": seen * cfg.batch_size / max(train_time, 1e-9),
+        }
+        history.append(record)
+        if val < best:
+            best, best_epoch, bad = val, epoch + 1, 0
+            if cfg.mode == "saliency":
+                model.tie_decoders()
+            save_checkpoint(model, best_path, {**info, "best_epoch": best_epoch, "val_loss": best})
+        else:
+            bad += 1
+        tqdm.write(
+            f"epoch {epoch + 1}: train {record['train_loss']:.4f}  val {val:.4f}  "
+            f"({record['images_per_s']:.1f} img/s){'  *best' if best_epoch == epoch + 1 else ''}"
+        )
+        if on_epoch:
+            on_epoch(record)
+        save_state(epoch + 1, 0)
+    else:
+        stopped_early = bad >= cfg.patience
+    (out / "history.json").write_text(json.dumps(history, indent=1))
+    return FitResult(best_path, best_epoch, best, history, stopped_early)

@@ -1,0 +1,108 @@
+"""Trained weights: named models shipped in the package (SHA-256 checked) and checkpoint files.
+
+A checkpoint is one safetensors file; its metadata holds the model config and a JSON "info"
+record (data, protocol, metrics), so no pickle and no sidecar file is ever needed.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+from .configs import ModelConfig
+from .model import SSPNet, resolve_device
+
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+
+# name -> (file in sspnet/weights/, SHA-256 of that file)
+ZOO: dict[str, tuple[str, str]] = {}
+
+
+class WeightsError(RuntimeError):
+    """A named model is unknown, missing or corrupt, or a checkpoint cannot be read."""
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _unique_state(model: SSPNet) -> dict[str, torch.Tensor]:
+    """State dict without the alias keys of a single (shared) decoder."""
+    state = model.state_dict()
+    if model.decoder_d is model.decoder_r:
+        state = {k: v for k, v in state.items() if not k.startswith("decoder_d.")}
+    return state
+
+
+def save_checkpoint(model: SSPNet, path: str | os.PathLike, info: dict | None = None, half: bool = False) -> Path:
+    """Write weights + config (+ info) atomically; `half` stores floating tensors as fp16."""
+    state = {}
+    for k, v in _unique_state(model).items():
+        v = v.detach().cpu()
+        if half and v.is_floating_point():
+            v = v.half()
+        state[k] = v.contiguous()
+    meta = {"config": json.dumps(model.config.to_dict()), "info": json.dumps(info or {}), "format": "sspnet-1"}
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    save_file(state, str(tmp), metadata=meta)
+    os.replace(tmp, path)
+    return path
+
+
+def read_checkpoint(path: str | os.PathLike) -> tuple[ModelConfig, dict, dict[str, torch.Tensor]]:
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"checkpoint not found: {path}")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+            state = {k: f.get_tensor(k) for k in f.keys()}
+    except Exception as exc:  # safetensors raises several types for a damaged file
+        raise WeightsError(f"{path} is not a readable safetensors checkpoint: {exc}") from exc
+    if "config" not in meta:
+        raise WeightsError(f"{path} has no model config in its metadata (not an sspnet checkpoint)")
+    return ModelConfig.from_dict(json.loads(meta["config"])), json.loads(meta.get("info", "{}")), state
+
+
+def model_from_checkpoint(path: str | os.PathLike) -> SSPNet:
+    config, info, state = read_checkpoint(path)
+    model = SSPNet(config)
+    target = _unique_state(model)
+    missing = set(target) - set(state)
+    if missing:
+        raise WeightsError(f"{path} lacks {len(missing)} tensors, e.g. {sorted(missing)[:3]}")
+    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()}, strict=False)
+    model.info = info  # type: ignore[attr-defined]
+    return model
+
+
+def load_model(name_or_path: str = "default", device: str = "auto") -> SSPNet:
+    """A trained SSPNet in eval mode: a zoo name (checked against its SHA-256) or a checkpoint path."""
+    if name_or_path in ZOO:
+        filename, digest = ZOO[name_or_path]
+        path = WEIGHTS_DIR / filename
+        if not path.is_file():
+            raise WeightsError(f"the packaged weights {path} are missing; reinstall sspcodec")
+        actual = sha256_file(path)
+        if actual != digest:
+            raise WeightsError(f"{path} is corrupt: SHA-256 {actual} != expected {digest}; reinstall sspcodec")
+    elif Path(name_or_path).suffix == ".safetensors" or Path(name_or_path).exists():
+        path = Path(name_or_path)
+    elif name_or_path == "default":
+        raise WeightsError("no trained weights yet for 'default': train one with `sspnet train` and pass its path")
+    else:
+        raise WeightsError(f"'{name_or_path}' is neither a known model {sorted(ZOO)} nor a checkpoint file")
+    model = model_from_checkpoint(path).to(resolve_device(device)).eval()
+    if model.device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+    return model
