@@ -1,0 +1,142 @@
+"""`sspnet` command line: thin wrappers that parse options and call the library."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="SSPNet: predict human saliency and where attention shifts when an image is distorted.",
+)
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
+
+
+def _fail(msg: str) -> None:
+    typer.secho(f"error: {msg}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(2)
+
+
+@app.command()
+def train(
+    data: List[Path] = typer.Option(..., "--data", "-d", help="Dataset folder; repeat for several. OSIE/EyeCrowd format "
+                                    "(stimuli/ + eye/fixations.mat) in saliency mode, a shift layout (manifest.csv) in shift mode."),
+    out: Path = typer.Option(Path("runs/sspnet"), "--out", "-o", help="Run folder: checkpoints, state for resuming, history."),
+    mode: str = typer.Option("saliency", help="'saliency' (single images, human maps) or 'shift' (pristine/distorted pairs, eq. 9)."),
+    config: str = typer.Option("default", help="Model config: default, paper-resnet50, ... (see `sspnet info`)."),
+    pretrained: bool = typer.Option(True, help="Start from ImageNet weights of the backbone."),
+    init: Optional[str] = typer.Option(None, help="Shift mode: start from a trained checkpoint or zoo name (e.g. default)."),
+    folds: int = typer.Option(0, help="k-fold cross-validation (one fold tests, one validates); 0 = one fixed holdout split."),
+    holdout: float = typer.Option(0.2, help="Fraction of images held out for testing when --folds 0."),
+    epochs: int = typer.Option(50, help="Maximum epochs (paper: 50)."),
+    lr: float = typer.Option(5e-5, help="Adam learning rate (paper: 5e-5)."),
+    lr_step: int = typer.Option(10, help="Epochs between learning-rate x0.1 (paper: 10)."),
+    batch_size: int = typer.Option(4, help="Batch size (paper: 4)."),
+    patience: int = typer.Option(5, help="Early stopping patience in epochs on the validation loss (paper: 5)."),
+    workers: int = typer.Option(2, help="Data loading processes."),
+    device: str = typer.Option("auto", help="auto, cpu or cuda."),
+    seed: int = typer.Option(0, help="Seed for splits, shuffling and flips."),
+    max_steps: Optional[int] = typer.Option(None, help="Cap steps per epoch (quick runs)."),
+) -> None:
+    """Train with the paper's protocol (defaults); rerun the same command to resume after an interruption."""
+    from .data import DatasetError
+    from .experiments import train_saliency, train_shift
+    from .train import TrainConfig
+
+    try:
+        cfg = TrainConfig(mode=mode, epochs=epochs, lr=lr, lr_step=lr_step, batch_size=batch_size, patience=patience,
+                          seed=seed, workers=workers, device=device, max_steps_per_epoch=max_steps)
+        if mode == "saliency":
+            results = train_saliency(data, out, cfg, config, pretrained, holdout=holdout, folds=folds)
+        else:
+            if len(data) != 1:
+                _fail("shift mode takes exactly one --data folder (a shift layout)")
+            results = train_shift(data[0], out, cfg, config, pretrained, init=init, folds=folds or 6)
+    except (DatasetError, ValueError, RuntimeError) as exc:
+        _fail(str(exc))
+    for r in results:
+        typer.echo(f"best epoch {r.best_epoch}: validation loss {r.best_val_loss:.4f} -> {r.best_path}")
+
+
+@app.command()
+def predict(
+    image: Path = typer.Argument(..., help="Pristine image, or a folder of images."),
+    distorted: Optional[Path] = typer.Argument(None, help="Distorted version (same size): also writes the shift map."),
+    out: Path = typer.Option(Path("sspnet-out"), "--out", "-o", help="Output folder."),
+    model: str = typer.Option("default", help="Zoo name or checkpoint (.safetensors)."),
+    raw: str = typer.Option("png", help="Raw map format: 'png' (16-bit) or 'npy' (float32)."),
+    device: str = typer.Option("auto", help="auto, cpu or cuda."),
+) -> None:
+    """Write saliency (and shift) maps as heatmap overlays and raw maps."""
+    from tqdm.auto import tqdm
+
+    from .model import as_rgb_array
+    from .visualize import overlay, save_map
+    from .zoo import WeightsError, load_model
+
+    if raw not in ("png", "npy"):
+        _fail("--raw must be 'png' or 'npy'")
+    if not image.exists():
+        _fail(f"{image} does not exist")
+    if distorted is not None and not distorted.exists():
+        _fail(f"{distorted} does not exist")
+    try:
+        net = load_model(model, device)
+    except (WeightsError, RuntimeError) as exc:
+        _fail(str(exc))
+    if image.is_dir():
+        pairs = [(p, distorted / p.relative_to(image) if distorted else None)
+                 for p in sorted(image.rglob("*")) if p.suffix.lower() in IMAGE_SUFFIXES]
+    else:
+        pairs = [(image, distorted)]
+    out.mkdir(parents=True, exist_ok=True)
+    from PIL import Image
+
+    failed = 0
+    for src, dst in tqdm(pairs, desc="predict", unit="img", disable=len(pairs) < 2):
+        try:
+            rgb = as_rgb_array(Image.open(src))
+            stem = src.stem
+            if dst is None:
+                sm = net.predict_saliency(rgb)
+                Image.fromarray(overlay(rgb, sm)).save(out / f"{stem}_saliency.png")
+                save_map(sm, out / f"{stem}_saliency.{raw}")
+            else:
+                drgb = as_rgb_array(Image.open(dst))
+                pred = net.predict_shift(rgb, drgb)
+                Image.fromarray(overlay(rgb, pred.sm_pristine)).save(out / f"{stem}_saliency.png")
+                Image.fromarray(overlay(drgb, pred.sm_distorted)).save(out / f"{stem}_saliency_distorted.png")
+                Image.fromarray(overlay(drgb, pred.ssm, vmax=max(float(pred.ssm.max()), 1e-6))).save(out / f"{stem}_ssm.png")
+                for name, m in (("saliency", pred.sm_pristine), ("saliency_distorted", pred.sm_distorted), ("ssm", pred.ssm)):
+                    save_map(m, out / f"{stem}_{name}.{raw}")
+                typer.echo(f"{stem}: mean predicted shift {float(pred.ssm.mean()):.4f} (SSM in [0,1])")
+        except (OSError, ValueError) as exc:
+            failed += 1
+            typer.secho(f"skipped {src}: {exc}", fg=typer.colors.YELLOW, err=True)
+    typer.echo(f"wrote maps for {len(pairs) - failed} image(s) to {out}")
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def info() -> None:
+    """List model configs (with parameter counts), backbones and packaged weights."""
+    from .backbones import available_backbones
+    from .configs import CONFIGS
+    from .zoo import ZOO
+
+    typer.echo("configs: " + ", ".join(sorted(CONFIGS)))
+    typer.echo("backbones: " + ", ".join(available_backbones()))
+    typer.echo("packaged weights: " + (", ".join(sorted(ZOO)) or "none"))
+
+
+def main() -> None:
+    app(prog_name="sspnet")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
