@@ -1,0 +1,190 @@
+"""Back-end registry and each JPEG back-end's encode/decode contract."""
+
+from __future__ import annotations
+
+import io
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image, JpegImagePlugin
+
+from sspcodec.backends import (
+    BACKENDS,
+    Backend,
+    BackendUnavailableError,
+    UnknownBackendError,
+    available_backends,
+    get_backend,
+)
+
+try:
+    import pyjpegli  # noqa: F401
+
+    HAVE_JPEGLI = True
+except ImportError:
+    HAVE_JPEGLI = False
+
+ALL = ["turbo", "mozjpeg", pytest.param("jpegli", marks=pytest.mark.skipif(not HAVE_JPEGLI, reason="pyjpegli not installed (pip install pyjpegli==0.3.2)"))]
+
+
+def make_image(h: int = 48, w: int = 64, seed: int = 0) -> np.ndarray:
+    """Smooth colour gradients plus mild noise: compressible yet not trivial."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+    r = 128 + 100 * np.sin(xx / 9.0)
+    g = 128 + 100 * np.cos(yy / 7.0)
+    b = 255 * (xx + yy) / (h + w)
+    img = np.stack([r, g, b], axis=2) + rng.normal(0, 6, (h, w, 3))
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
+
+
+def frame_markers(data: bytes) -> list[int]:
+    """Marker codes before the first scan (SOF0=0xC0 baseline, 0xC2 progressive)."""
+    out, i = [], 2
+    assert data[:2] == b"\xff\xd8"
+    while i < len(data):
+        assert data[i] == 0xFF
+        code = data[i + 1]
+        out.append(code)
+        if code == 0xDA:
+            break
+        i += 2 + int.from_bytes(data[i + 2 : i + 4], "big")
+    return out
+
+
+# --------------------------------------------------------------------------
+def test_registry_lists_all_names() -> None:
+    assert list(BACKENDS) == ["turbo", "mozjpeg", "jpegli"]
+    avail = available_backends()
+    assert {"turbo", "mozjpeg"} <= set(avail)
+    assert ("jpegli" in avail) == HAVE_JPEGLI
+
+
+def test_unknown_backend_error_lists_valid_names() -> None:
+    with pytest.raises(UnknownBackendError) as err:
+        get_backend("libjpeg-xyz")
+    msg = str(err.value)
+    assert "libjpeg-xyz" in msg and "turbo" in msg and "mozjpeg" in msg and "jpegli" in msg
+    assert isinstance(err.value, ValueError)
+
+
+def test_get_backend_is_case_insensitive_and_passes_instances() -> None:
+    be = get_backend("TURBO")
+    assert be.name == "turbo"
+    assert get_backend(be) is be
+    with pytest.raises(TypeError):
+        get_backend(42)  # type: ignore[arg-type]
+
+
+def test_jpegli_missing_gives_install_hint(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "pyjpegli", None)  # makes `import pyjpegli` fail
+    with pytest.raises(BackendUnavailableError, match=r"pip install pyjpegli==0\.3\.2"):
+        get_backend("jpegli")
+    assert "jpegli" not in available_backends()
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_roundtrip(name: str) -> None:
+    be = get_backend(name)
+    assert isinstance(be, Backend) and be.name == name and be.supports_dct
+    img = make_image()
+    data = be.encode(img, 90)
+    assert data[:2] == b"\xff\xd8" and data[-2:] == b"\xff\xd9"
+    out = be.decode(data)
+    assert out.shape == img.shape and out.dtype == np.uint8
+    assert psnr(img, out) > 30
+    # any other decoder agrees on the content
+    assert psnr(np.asarray(Image.open(io.BytesIO(data)).convert("RGB")), out) > 40
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_default_output_is_baseline(name: str) -> None:
+    """progressive=False must give a sequential baseline frame (SOF0) --
+    mozjpeg in particular is progressive unless transcoded."""
+    data = get_backend(name).encode(make_image(), 75)
+    markers = frame_markers(data)
+    assert 0xC0 in markers and 0xC2 not in markers
+
+
+@pytest.mark.parametrize("name", ["turbo", "mozjpeg"])
+def test_progressive_flag(name: str) -> None:
+    data = get_backend(name).encode(make_image(), 75, progressive=True)
+    assert 0xC2 in frame_markers(data)
+    assert get_backend(name).decode(data).shape == (48, 64, 3)
+
+
+@pytest.mark.parametrize("name", ["turbo", "mozjpeg"])
+@pytest.mark.parametrize("sub,pillow_code", [("4:4:4", 0), ("4:2:2", 1), ("4:2:0", 2)])
+def test_subsampling(name: str, sub: str, pillow_code: int) -> None:
+    data = get_backend(name).encode(make_image(), 80, subsampling=sub)
+    with Image.open(io.BytesIO(data)) as im:
+        assert JpegImagePlugin.get_sampling(im) == pillow_code
+
+
+@pytest.mark.parametrize("name", ["turbo", "mozjpeg"])
+def test_optimize_makes_smaller_files(name: str) -> None:
+    img = make_image(64, 96)
+    be = get_backend(name)
+    assert len(be.encode(img, 80, optimize=True)) < len(be.encode(img, 80, optimize=False))
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_greyscale_and_odd_size(name: str) -> None:
+    be = get_backend(name)
+    grey = make_image(37, 53)[:, :, 1]
+    out = be.decode(be.encode(grey, 85))
+    if name == "jpegli":  # pyjpegli only writes colour files (documented)
+        assert out.shape == (37, 53, 3)
+        out = out[:, :, 1]
+    assert out.shape == (37, 53)
+    assert psnr(grey, out) > 30
+
+
+def test_low_quality_is_baseline_8bit_tables() -> None:
+    """jpeglib would write 16-bit tables at q<25 unless FORCE_BASELINE is set."""
+    data = get_backend("turbo").encode(make_image(), 5)
+    with Image.open(io.BytesIO(data)) as im:
+        assert max(max(t) for t in im.quantization.values()) <= 255
+    assert 0xC0 in frame_markers(data)
+
+
+@pytest.mark.parametrize("name", ["turbo", "mozjpeg"])
+def test_bad_arguments(name: str) -> None:
+    be = get_backend(name)
+    img = make_image()
+    with pytest.raises(ValueError, match="quality"):
+        be.encode(img, 0)
+    with pytest.raises(ValueError, match="quality"):
+        be.encode(img, 101)
+    with pytest.raises(ValueError, match="subsampling"):
+        be.encode(img, 80, subsampling="4:1:1")
+    with pytest.raises(TypeError):
+        be.encode(img.astype(np.float32), 80)
+    with pytest.raises(ValueError):
+        be.encode(np.zeros((4, 4, 5), np.uint8), 80)
+    with pytest.raises(ValueError):
+        be.decode(b"definitely not a jpeg" * 4)
+
+
+@pytest.mark.skipif(not HAVE_JPEGLI, reason="pyjpegli not installed (pip install pyjpegli==0.3.2)")
+def test_jpegli_refuses_what_it_cannot_do() -> None:
+    be = get_backend("jpegli")
+    with pytest.raises(ValueError, match="4:2:0"):
+        be.encode(make_image(), 80, subsampling="4:4:4")
+    with pytest.raises(ValueError, match="progressive"):
+        be.encode(make_image(), 80, progressive=True)
+    with pytest.raises(ValueError):
+        be.decode(b"\x00" * 32)
+
+
+def test_rgba_alpha_is_dropped() -> None:
+    img = make_image()
+    rgba = np.concatenate([img, np.zeros(img.shape[:2] + (1,), np.uint8)], axis=2)
+    be = get_backend("turbo")
+    assert be.encode(rgba, 80) == be.encode(img, 80)

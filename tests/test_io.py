@@ -1,0 +1,320 @@
+"""Edge I/O: image reading rules, atomic writes, size parsing."""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from sspcodec import io as sio
+from sspcodec.io import ImageReadError, UnsafeWriteError, parse_size, read_image, write_bytes_atomic
+
+
+def png_bytes(im: Image.Image, **kw) -> bytes:
+    buf = io.BytesIO()
+    im.save(buf, "PNG", **kw)
+    return buf.getvalue()
+
+
+def marked_rgb(h: int = 6, w: int = 10) -> np.ndarray:
+    """Distinct colours in the corners so any flip/rotation is detectable."""
+    a = np.zeros((h, w, 3), np.uint8)
+    a[0, 0] = (255, 0, 0)
+    a[0, -1] = (0, 255, 0)
+    a[-1, 0] = (0, 0, 255)
+    return a
+
+
+# --------------------------------------------------------------------------
+# read_image
+# --------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "orientation,transform",
+    [
+        (1, lambda a: a),
+        (3, lambda a: np.rot90(a, 2)),
+        (6, lambda a: np.rot90(a, -1)),  # stored rotated: display = 90 deg clockwise
+        (8, lambda a: np.rot90(a, 1)),
+        (2, lambda a: a[:, ::-1]),
+    ],
+)
+def test_exif_orientation_is_applied(tmp_path: Path, orientation: int, transform) -> None:
+    a = marked_rgb()
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    path = tmp_path / "o.png"
+    Image.fromarray(a).save(path, exif=exif.tobytes())
+    np.testing.assert_array_equal(read_image(path), transform(a))
+    with Image.open(path) as im:  # PIL input goes through the same path
+        np.testing.assert_array_equal(read_image(im), transform(a))
+
+
+def test_rgb_from_path_bytes_array_and_pil(tmp_path: Path) -> None:
+    a = marked_rgb()
+    path = tmp_path / "a.png"
+    Image.fromarray(a).save(path)
+    for src in (path, str(path), path.read_bytes(), bytearray(path.read_bytes()), a, Image.fromarray(a)):
+        out = read_image(src)
+        assert out.dtype == np.uint8 and out.shape == (6, 10, 3)
+        np.testing.assert_array_equal(out, a)
+    assert read_image(a) is not a  # never hands back the caller's buffer
+
+
+def test_mode_l_and_1() -> None:
+    g = np.arange(60, dtype=np.uint8).reshape(6, 10) * 4
+    out = read_image(png_bytes(Image.fromarray(g, "L")))
+    np.testing.assert_array_equal(out, np.repeat(g[:, :, None], 3, axis=2))
+    bw = Image.fromarray(g > 100).convert("1")
+    assert set(np.unique(read_image(png_bytes(bw)))) <= {0, 255}
+
+
+def test_rgba_composited_on_white_or_dropped() -> None:
+    rgba = np.zeros((2, 3, 4), np.uint8)
+    rgba[..., 0] = 200  # red-ish
+    rgba[0, 0, 3] = 255  # opaque
+    rgba[0, 1, 3] = 0  # transparent
+    rgba[0, 2, 3] = 128  # half
+    data = png_bytes(Image.fromarray(rgba, "RGBA"))
+    white = read_image(data)
+    np.testing.assert_array_equal(white[0, 0], (200, 0, 0))
+    np.testing.assert_array_equal(white[0, 1], (255, 255, 255))
+    np.testing.assert_array_equal(white[0, 2], (227, 127, 127))  # 200*a + 255*(1-a) = 227.4, a=128/255
+    dropped = read_image(data, alpha="drop")
+    np.testing.assert_array_equal(dropped[..., 0], 200)
+    np.testing.assert_array_equal(read_image(rgba), white)  # arrays follow the same rule
+
+
+def test_la_and_palette_modes() -> None:
+    la = Image.fromarray(np.array([[[10, 255], [10, 0]]], np.uint8), "LA")
+    np.testing.assert_array_equal(read_image(png_bytes(la)), [[[10, 10, 10], [255, 255, 255]]])
+    p = Image.fromarray(marked_rgb()).convert("P")
+    np.testing.assert_array_equal(read_image(png_bytes(p)), marked_rgb())
+    pt = Image.new("P", (2, 1))
+    pt.putpalette([0, 0, 0, 255, 0, 0] + [0] * 762)
+    pt.putpixel((0, 0), 1)
+    pt.putpixel((1, 0), 0)
+    out = read_image(png_bytes(pt, transparency=0))  # index 0 is transparent
+    np.testing.assert_array_equal(out, [[[255, 0, 0], [255, 255, 255]]])
+
+
+def test_16bit_greyscale() -> None:
+    g16 = np.array([[0, 257, 65535, 32896]], np.uint16)
+    data = png_bytes(Image.fromarray(g16))
+    with Image.open(io.BytesIO(data)) as im:
+        assert im.mode.startswith("I")
+    out = read_image(data)
+    np.testing.assert_array_equal(out[..., 0], [[0, 1, 255, 128]])
+    np.testing.assert_array_equal(read_image(g16)[..., 2], [[0, 1, 255, 128]])
+
+
+def test_cmyk_jpeg() -> None:
+    cmyk = Image.new("CMYK", (4, 4), (0, 255, 255, 0))  # pure red
+    buf = io.BytesIO()
+    cmyk.save(buf, "JPEG", quality=95)
+    out = read_image(buf.getvalue())
+    assert out.shape == (4, 4, 3)
+    assert out[..., 0].min() > 230 and out[..., 1].max() < 25 and out[..., 2].max() < 25
+
+
+def test_float_mode_and_array_dtypes() -> None:
+    f = Image.fromarray(np.array([[0.0, 0.5, 1.0]], np.float32), "F")
+    np.testing.assert_array_equal(read_image(f)[..., 0], [[0, 128, 255]])
+    np.testing.assert_array_equal(read_image(np.array([[True, False]]))[..., 1], [[255, 0]])
+    with pytest.raises(ImageReadError, match="dtype"):
+        read_image(np.zeros((2, 2, 3), np.float64))
+    with pytest.raises(ImageReadError, match="shape"):
+        read_image(np.zeros((2, 2, 7), np.uint8))
+
+
+def test_corrupt_file_names_file_and_reason(tmp_path: Path) -> None:
+    bad = tmp_path / "holiday.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n" + os.urandom(64))
+    with pytest.raises(ImageReadError) as err:
+        read_image(bad)
+    assert "holiday.png" in str(err.value)
+    assert isinstance(err.value, ValueError)
+
+    text = tmp_path / "notes.jpg"
+    text.write_text("not an image at all")
+    with pytest.raises(ImageReadError, match=r"notes\.jpg.*not a recognised image"):
+        read_image(text)
+
+
+def test_truncated_file(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    data = png_bytes(Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)))
+    cut = tmp_path / "cut.png"
+    cut.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ImageReadError, match=r"cut\.png.*(truncated|corrupt)"):
+        read_image(cut)
+
+
+def test_missing_empty_and_directory(tmp_path: Path) -> None:
+    with pytest.raises(ImageReadError, match="not found"):
+        read_image(tmp_path / "nope.png")
+    with pytest.raises(ImageReadError, match="directory"):
+        read_image(tmp_path)
+    with pytest.raises(ImageReadError, match="no data"):
+        read_image(b"")
+    with pytest.raises(TypeError):
+        read_image(12345)  # type: ignore[arg-type]
+
+
+def test_pixel_limit(tmp_path: Path) -> None:
+    path = tmp_path / "big.png"
+    Image.new("RGB", (120, 100)).save(path)
+    with pytest.raises(ImageReadError, match=r"big\.png.*12,000 pixels exceeds the limit of 10,000"):
+        read_image(path, max_pixels=10_000)
+    assert read_image(path, max_pixels=12_000).shape == (100, 120, 3)
+    assert read_image(path, max_pixels=None).shape == (100, 120, 3)
+    with pytest.raises(ImageReadError, match="exceeds"):
+        read_image(np.zeros((100, 120, 3), np.uint8), max_pixels=10_000)
+    assert sio.DEFAULT_MAX_PIXELS == 100_000_000
+
+
+# --------------------------------------------------------------------------
+# write_bytes_atomic
+# --------------------------------------------------------------------------
+def test_atomic_write_creates_and_replaces(tmp_path: Path) -> None:
+    dest = tmp_path / "out.jpg"
+    assert write_bytes_atomic(dest, b"first") == dest
+    write_bytes_atomic(str(dest), memoryview(b"second"))
+    assert dest.read_bytes() == b"second"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.jpg"]
+
+
+def test_atomic_write_keeps_permissions(tmp_path: Path) -> None:
+    dest = tmp_path / "out.jpg"
+    dest.write_bytes(b"old")
+    dest.chmod(0o640)
+    write_bytes_atomic(dest, b"new")
+    assert dest.stat().st_mode & 0o777 == 0o640
+    fresh = tmp_path / "fresh.jpg"
+    write_bytes_atomic(fresh, b"x")
+    assert fresh.stat().st_mode & 0o777 == 0o666 & ~sio._umask()
+
+
+@pytest.mark.parametrize("failing", ["replace", "fsync", "write"])
+def test_atomic_write_failure_preserves_old_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failing: str) -> None:
+    dest = tmp_path / "out.jpg"
+    dest.write_bytes(b"precious")
+
+    def boom(*a, **k):
+        raise OSError(28, "No space left on device")
+
+    if failing == "replace":
+        monkeypatch.setattr(sio.os, "replace", boom)
+        data = b"new data"
+    elif failing == "fsync":
+        monkeypatch.setattr(sio.os, "fsync", boom)
+        data = b"new data"
+    else:  # fails half-way through the data, like a disk filling up
+        real_fdopen = os.fdopen
+
+        class HalfWriter:
+            def __init__(self, f):
+                self.f = f
+
+            def __enter__(self):
+                return self
+
+            def __exit__(self, *exc):
+                self.f.close()
+
+            def write(self, b):
+                self.f.write(bytes(b)[:3])
+                raise OSError(28, "No space left on device")
+
+        monkeypatch.setattr(sio.os, "fdopen", lambda fd, mode: HalfWriter(real_fdopen(fd, mode)))
+        data = b"new data"
+    with pytest.raises(OSError):
+        write_bytes_atomic(dest, data)
+    assert dest.read_bytes() == b"precious"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.jpg"], "temporary file left behind"
+
+
+def test_atomic_write_interrupted_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sio.os, "replace", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt()))
+    with pytest.raises(KeyboardInterrupt):
+        write_bytes_atomic(tmp_path / "new.jpg", b"data")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_atomic_write_refuses_to_clobber_the_input(tmp_path: Path) -> None:
+    src = tmp_path / "photo.jpg"
+    src.write_bytes(b"original")
+    with pytest.raises(UnsafeWriteError, match="input file"):
+        write_bytes_atomic(src, b"x", source=src)
+    with pytest.raises(UnsafeWriteError):
+        write_bytes_atomic(tmp_path / "." / "photo.jpg", b"x", source=[tmp_path / "other.png", str(src)])
+    link = tmp_path / "alias.jpg"
+    link.symlink_to(src)
+    with pytest.raises(UnsafeWriteError):
+        write_bytes_atomic(link, b"x", source=src)
+    assert src.read_bytes() == b"original"
+    write_bytes_atomic(src, b"replaced", source=src, overwrite_source=True)
+    assert src.read_bytes() == b"replaced"
+    write_bytes_atomic(tmp_path / "photo.out.jpg", b"ok", source=src)  # a different file is fine
+
+
+def test_atomic_write_other_refusals(tmp_path: Path) -> None:
+    dest = tmp_path / "a.jpg"
+    dest.write_bytes(b"old")
+    with pytest.raises(FileExistsError):
+        write_bytes_atomic(dest, b"new", overwrite=False)
+    assert dest.read_bytes() == b"old"
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        write_bytes_atomic(tmp_path / "missing" / "a.jpg", b"x")
+    with pytest.raises(IsADirectoryError):
+        write_bytes_atomic(tmp_path, b"x")
+
+
+def test_atomic_write_through_symlink_keeps_the_link(tmp_path: Path) -> None:
+    target = tmp_path / "real.jpg"
+    target.write_bytes(b"old")
+    link = tmp_path / "link.jpg"
+    link.symlink_to(target)
+    write_bytes_atomic(link, b"new")
+    assert link.is_symlink() and target.read_bytes() == b"new"
+
+
+# --------------------------------------------------------------------------
+# parse_size
+# --------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("150KB", 150_000),
+        ("150kb", 150_000),
+        ("150 kB", 150_000),
+        ("150KiB", 153_600),
+        ("1.5MB", 1_500_000),
+        ("1.5 MiB", 1_572_864),
+        ("2MiB", 2 * 1024 * 1024),
+        ("1GB", 10**9),
+        ("512B", 512),
+        ("2048", 2048),
+        (" 7 b ", 7),
+        (".5KB", 500),
+        (4096, 4096),
+    ],
+)
+def test_parse_size(text, expected: int) -> None:
+    assert parse_size(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", "KB", "150K", "150M", "1.5.3MB", "-5KB", "150 kilobytes", "10 KB extra", "0", "0KB"])
+def test_parse_size_rejects(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_size(text)
+
+
+def test_parse_size_error_lists_units() -> None:
+    with pytest.raises(ValueError, match="KiB"):
+        parse_size("150K")
+    with pytest.raises(TypeError):
+        parse_size(True)  # type: ignore[arg-type]
