@@ -399,6 +399,93 @@ def _uses_ijg_tables(jpeg, q: int) -> bool:
     )
 
 
+class CoefficientImage:
+    """The quantised DCT of one JPEG, read once, then requantised and written many times.
+
+    The encoder loop fits a background quality to a byte budget by trying many quality maps
+    on the same base encoding; reading the file once and ranking tries with a cheap size
+    estimate (`estimate_bytes`) keeps real Huffman writes to a handful per candidate.
+    """
+
+    def __init__(self, data: bytes, q_max: int, *, deadzone: float = DEFAULT_DEADZONE) -> None:
+        import jpeglib
+
+        with scratch_dir() as tmp, libjpeg(TURBO_VERSION):
+            src = tmp / "base.jpg"
+            src.write_bytes(bytes(data))
+            jpeg = jpeglib.read_dct(str(src))
+            _check_baseline_tables(jpeg.qt)
+            jpeg.load()
+        _drop_jfif_markers(jpeg)
+        self._jpeg = jpeg
+        self.deadzone = deadzone
+        self.q_base = None if (q_max >= 100 or _uses_ijg_tables(jpeg, q_max)) else float(q_max)
+        self.grid = jpeg.Y.shape[:2]
+        self._planes: list[tuple[str, np.ndarray, np.ndarray, Component]] = [
+            ("Y", np.asarray(jpeg.Y), jpeg.get_component_qt(0), "luma")
+        ]
+        self._factor = (1, 1)
+        if jpeg.has_chrominance:
+            sf = np.asarray(jpeg.samp_factor)
+            self._factor = (int(sf[0, 0] // sf[1, 0]), int(sf[0, 1] // sf[1, 1]))
+            for idx, name in ((1, "Cb"), (2, "Cr")):
+                self._planes.append((name, np.asarray(getattr(jpeg, name)), jpeg.get_component_qt(idx), "chroma"))
+
+    def _check(self, block_quality: np.ndarray) -> np.ndarray:
+        bq = np.asarray(block_quality, dtype=np.float64)
+        if bq.shape != self.grid:
+            raise ValueError(f"block quality map {bq.shape} != luma block grid {self.grid}")
+        return bq
+
+    def requantized(self, block_quality: np.ndarray, rows: slice = slice(None)) -> list[np.ndarray]:
+        """New coefficient planes (Y[, Cb, Cr]); `rows` restricts to a band of luma block rows."""
+        bq = self._check(block_quality)
+        out = []
+        for _, coeffs, qt, comp in self._planes:
+            if comp == "luma":
+                q, c = bq[rows], coeffs[rows]
+            else:
+                cq = luma_to_chroma_grid(bq, coeffs.shape[:2], self._factor)
+                crow = slice(None) if rows == slice(None) else slice(
+                    rows.start // self._factor[0], -(-rows.stop // self._factor[0]), (rows.step or 1))
+                q, c = cq[crow], coeffs[crow]
+            out.append(requantize(c, qt, q, comp, self.deadzone, q_base=self.q_base))
+        return out
+
+    def estimate_bytes(self, block_quality: np.ndarray, sample: int = 4) -> float:
+        """A size proxy that ranks quality maps like the real encoder does, for every `sample`-th
+        band of 8 block rows: per non-zero coefficient its magnitude category plus ~4 bits of
+        Huffman run/size code, plus an end-of-block code per block. Callers calibrate it with
+        one real write (the ratio drifts little between nearby maps)."""
+        bits = 0.0
+        n_rows = self.grid[0]
+        band = 8
+        starts = list(range(0, n_rows, band * sample)) or [0]
+        for r0 in starts:
+            for plane in self.requantized(block_quality, slice(r0, min(n_rows, r0 + band))):
+                a = np.abs(plane[..., :, :].astype(np.int32))
+                a[..., 0, 0] = 0  # DC differences cost about the same in every candidate
+                nz = a > 0
+                bits += float(np.count_nonzero(nz)) * 4.0 + float(np.log2(a[nz] + 1.0).sum()) + 2.0 * a.shape[0] * a.shape[1]
+        covered = sum(min(band, n_rows - r0) for r0 in starts)
+        return bits / 8.0 * n_rows / max(covered, 1)
+
+    def encode(self, block_quality: np.ndarray, *, optimize: bool = True) -> bytes:
+        """Write the requantised coefficients as one baseline JPEG (optimised Huffman tables)."""
+        planes = self.requantized(block_quality)
+        with scratch_dir() as tmp, libjpeg(TURBO_VERSION):
+            jpeg = self._jpeg
+            for (name, *_), plane in zip(self._planes, planes):
+                setattr(jpeg, name, plane)
+            dst = tmp / "out.jpg"
+            try:
+                jpeg.write_dct(str(dst), flags=_write_flags(optimize))
+            finally:
+                for name, coeffs, *_ in self._planes:
+                    setattr(jpeg, name, coeffs)
+            return _read_output(dst)
+
+
 def requantize_jpeg(
     data: bytes,
     block_quality: np.ndarray,
@@ -413,30 +500,7 @@ def requantize_jpeg(
     otherwise (mozjpeg, jpegli) the file's own tables are rescaled by the
     libjpeg scale ratio, so ``q_b == q_max`` always means "unchanged".
     """
-    import jpeglib
-
-    bq = np.asarray(block_quality, dtype=np.float64)
-    with scratch_dir() as tmp, libjpeg(TURBO_VERSION):
-        src, dst = tmp / "base.jpg", tmp / "out.jpg"
-        src.write_bytes(bytes(data))
-        jpeg = jpeglib.read_dct(str(src))
-        _check_baseline_tables(jpeg.qt)
-        y = jpeg.Y
-        if y.shape[:2] != bq.shape:
-            raise ValueError(f"block quality map {bq.shape} != luma block grid {y.shape[:2]}")
-        q_base = None if (q_max >= 100 or _uses_ijg_tables(jpeg, q_max)) else float(q_max)
-        jpeg.Y = requantize(y, jpeg.get_component_qt(0), bq, "luma", deadzone, q_base=q_base)
-        if jpeg.has_chrominance:
-            sf = np.asarray(jpeg.samp_factor)
-            factor = (int(sf[0, 0] // sf[1, 0]), int(sf[0, 1] // sf[1, 1]))
-            for idx, name in ((1, "Cb"), (2, "Cr")):
-                comp = getattr(jpeg, name)
-                cq = luma_to_chroma_grid(bq, comp.shape[:2], factor)
-                new = requantize(comp, jpeg.get_component_qt(idx), cq, "chroma", deadzone, q_base=q_base)
-                setattr(jpeg, name, new)
-        _drop_jfif_markers(jpeg)
-        jpeg.write_dct(str(dst), flags=_write_flags(optimize))
-        return _read_output(dst)
+    return CoefficientImage(data, q_max, deadzone=deadzone).encode(block_quality, optimize=optimize)
 
 
 def encode_with_quality_map(
@@ -482,6 +546,7 @@ def encode_with_quality_map(
 
 __all__ = [
     "AC_LIMIT",
+    "CoefficientImage",
     "DC_LIMIT",
     "DEFAULT_DEADZONE",
     "encode_with_quality_map",

@@ -57,26 +57,55 @@ def quality_map(w: np.ndarray, q_hi: float, q_lo: float, gamma: float) -> np.nda
 
 
 def fit_to_bytes(
-    encode: Callable[[float], bytes], target: int, lo: float, hi: float, tol: float = 0.01, steps: int = 9
+    encode: Callable[[float], bytes],
+    target: int,
+    lo: float,
+    hi: float,
+    estimate: Callable[[float], float] | None = None,
+    tol: float = 0.01,
+    max_writes: int = 6,
 ) -> tuple[float, bytes] | None:
     """Largest q in [lo, hi] whose encoding fits `target` bytes (bytes grow with q).
 
-    Stops as soon as the size is within `tol` below the target; None when even `lo` is too big.
+    With a cheap `estimate` (bytes up to a slowly drifting factor), q is found by bisection on
+    the estimate rescaled by the last real size, and only the proposals are really encoded
+    (2-4 writes typically) until one lands within `tol` below the target. Without an estimate,
+    plain bisection on real encodes. None when even `lo` is too big.
     """
-    best: tuple[float, bytes] | None = None
     data = encode(lo)
     if len(data) > target:
         return None
     best = (lo, data)
-    for _ in range(steps):
+    if estimate is None:
+        for _ in range(9):
+            if len(best[1]) >= target * (1 - tol) or hi - lo < 0.05:
+                break
+            mid = (lo + hi) / 2
+            data = encode(mid)
+            if len(data) <= target:
+                lo, best = mid, (mid, data)
+            else:
+                hi = mid
+        return best
+    ratio = len(data) / max(estimate(lo), 1.0)
+    goal = target * (1 - tol / 2)
+    for _ in range(max_writes):
         if len(best[1]) >= target * (1 - tol) or hi - lo < 0.05:
             break
-        mid = (lo + hi) / 2
-        data = encode(mid)
+        a, b = lo, hi
+        for _ in range(10):
+            mid = (a + b) / 2
+            if estimate(mid) * ratio <= goal:
+                a = mid
+            else:
+                b = mid
+        q = a if a > lo else (lo + hi) / 2
+        data = encode(q)
+        ratio = len(data) / max(estimate(q), 1.0)
         if len(data) <= target:
-            lo, best = mid, (mid, data)
+            lo, best = q, (q, data)
         else:
-            hi = mid
+            hi = q
     return best
 
 

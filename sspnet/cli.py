@@ -58,6 +58,8 @@ def train(
             if len(data) != 1:
                 _fail("shift mode takes exactly one --data folder (a shift layout)")
             results = train_shift(data[0], out, cfg, config, pretrained, init=init, folds=folds or 6)
+    except typer.Exit:  # a _fail above: typer.Exit is a RuntimeError, do not report it twice
+        raise
     except (DatasetError, ValueError, RuntimeError) as exc:
         _fail(str(exc))
     for r in results:
@@ -152,6 +154,8 @@ def eval_(
             eval_shift(model, data[0], out, split, subset, intuitive, device)
         else:
             _fail("--mode must be 'saliency' or 'shift'")
+    except typer.Exit:  # a _fail above: typer.Exit is a RuntimeError, do not report it twice
+        raise
     except (DatasetError, WeightsError, ValueError, RuntimeError) as exc:
         _fail(str(exc))
     typer.echo(f"results: {out / 'results.md'}")

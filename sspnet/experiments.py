@@ -111,13 +111,22 @@ def train_shift(
     return results
 
 
+def _read_split(split_file: str | Path, subset: str) -> dict[str, list[str]]:
+    """A run's split.json; ValueError (not a traceback in the CLI) when missing or lacking `subset`."""
+    path = Path(split_file)
+    if not path.is_file():
+        raise ValueError(f"{path}: split file not found")
+    split = json.loads(path.read_text())
+    if subset not in split:
+        raise ValueError(f"{split_file} has no '{subset}' subset (it has {sorted(split)})")
+    return split
+
+
 def _split_indices(keys: list[str], split_file: str | Path | None, subset: str) -> tuple[list[int], list[int]]:
     """(evaluation indices, training indices) from a run's split.json; everything when no file."""
     if split_file is None:
         return list(range(len(keys))), []
-    split = json.loads(Path(split_file).read_text())
-    if subset not in split:
-        raise ValueError(f"{split_file} has no '{subset}' subset (it has {sorted(split)})")
+    split = _read_split(split_file, subset)
     pos = {k: i for i, k in enumerate(keys)}
     missing = [k for k in split[subset] if k not in pos]
     if missing:
@@ -158,8 +167,10 @@ def eval_shift(
     scenes = read_shift_dataset(root)
     ids = [s.scene_id for s in scenes]
     if split_file is not None:
-        wanted = set(json.loads(Path(split_file).read_text())[subset])
+        wanted = set(_read_split(split_file, subset)[subset])
         scenes = [s for s in scenes if s.scene_id in wanted]
+        if len(scenes) != len(wanted):
+            raise ValueError(f"{len(wanted) - len(scenes)} scenes of the split are not in {root}")
     model = load_model(model_name, device)
     extra = {"intuitive": load_model(intuitive, device)} if intuitive else None
     ds = ShiftDataset(scenes, size=model.config.input_size)

@@ -84,14 +84,14 @@ def _loss(model: SSPNet, batch: dict, mode: str, device: torch.device) -> tuple[
         x = batch["image"].to(device, non_blocking=True)
         gt = batch["saliency"].to(device, non_blocking=True)
         loss = losses.saliency_loss(model.saliency(x, "r"), gt)
-        return loss, {"loss": float(loss)}
+        return loss, {"loss": float(loss.detach())}
     p = batch["pristine"].to(device, non_blocking=True)
     d = batch["distorted"].to(device, non_blocking=True)
     out = model(p, d)
     loss, parts = losses.total_loss(
         out["sm_d"], batch["sm_d"].to(device), out["sm_r"], batch["sm_r"].to(device), out["ssm"], batch["ssm"].to(device)
     )
-    return loss, {"loss": float(loss), **{k: float(v) for k, v in parts.items()}}
+    return loss, {"loss": float(loss.detach()), **{k: float(v.detach()) for k, v in parts.items()}}
 
 
 def _autocast(device: torch.device):
@@ -127,6 +127,10 @@ def fit(
     on_epoch: Callable[[dict], None] | None = None,
 ) -> FitResult:
     """Train with early stopping; resumes from `out_dir/state.pt` when it exists."""
+    for name, ds in (("training", train_set), ("validation", val_set)):
+        if len(ds) == 0:  # an empty validation set would score 0.0 and silently pick epoch 1
+            raise ValueError(f"the {name} set is empty: early stopping needs images in both training and "
+                             "validation (use more images or another split)")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     device = resolve_device(cfg.device)
@@ -140,6 +144,7 @@ def fit(
     opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     state_path, best_path = out / "state.pt", out / "best.safetensors"
     start_epoch, start_step, best, best_epoch, bad, history = 0, 0, math.inf, -1, 0, []
+    partial = (0.0, 0, 0.0)  # (loss sum, steps, seconds) of the interrupted epoch's done steps
     if state_path.exists():
         st = torch.load(state_path, map_location="cpu", weights_only=True)
         model.load_state_dict(st["model"])
@@ -147,12 +152,14 @@ def fit(
         start_epoch, start_step = st["epoch"], st["step"]
         best, best_epoch, bad = st["best"], st["best_epoch"], st["bad"]
         history = json.loads(st["history"])
+        partial = (float(st.get("running", 0.0)), int(st.get("seen", 0)), float(st.get("seconds", 0.0)))
         tqdm.write(f"resuming from epoch {start_epoch + 1}, step {start_step}")
 
-    def save_state(epoch: int, step: int) -> None:
+    def save_state(epoch: int, step: int, running: float = 0.0, seen: int = 0, seconds: float = 0.0) -> None:
         st = {
             "model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch, "step": step,
             "best": best, "best_epoch": best_epoch, "bad": bad, "history": json.dumps(history),
+            "running": running, "seen": seen, "seconds": seconds,
         }
         torch.save(st, state_path.with_suffix(".tmp"))
         os.replace(state_path.with_suffix(".tmp"), state_path)
@@ -179,7 +186,9 @@ def fit(
         model.train()
         first = start_step if epoch == start_epoch else 0
         bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", initial=first, total=steps_total, leave=False)
-        t0, running, seen = time.perf_counter(), 0.0, 0
+        t0, running, seen, prior = time.perf_counter(), 0.0, 0, 0.0
+        if epoch == start_epoch and start_step:  # the epoch's record also counts the steps before the resume
+            running, seen, prior = partial
         for step, batch in enumerate(bar, start=first):
             if cfg.augment:
                 g = torch.Generator().manual_seed(cfg.seed * 7_919 + epoch * 100_003 + step)
@@ -194,8 +203,8 @@ def fit(
             seen += 1
             bar.set_postfix(loss=f"{running / seen:.3f}")
             if (step + 1) % cfg.save_every == 0 and step + 1 < steps_total:
-                save_state(epoch, step + 1)
-        train_time = time.perf_counter() - t0
+                save_state(epoch, step + 1, running, seen, prior + time.perf_counter() - t0)
+        train_time = prior + time.perf_counter() - t0
         val = validation_loss(model, val_loader, cfg.mode, device)
         record = {
             "epoch": epoch + 1, "train_loss": running / max(seen, 1), "val_loss": val,
