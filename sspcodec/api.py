@@ -18,7 +18,7 @@ from PIL import Image
 from sspnet import SSPNet, load_model
 
 from .backends import get_backend
-from .blocks import encode_with_quality_map, luma_block_shape, requantize_jpeg
+from .blocks import CoefficientImage, encode_with_quality_map, luma_block_shape
 from .io import parse_size, read_image
 from .optimize import DEFAULT_SHAPES, Shape, block_priority, fit_to_bytes, quality_map, refine_priority, shift_score
 
@@ -113,7 +113,8 @@ class Encoder:
             else:
                 hi = q - 1
         if best is None:
-            raise CompressError(f"even quality 1 needs more than {target} bytes for this image")
+            need = len(self.plain(rgb, 1))
+            raise CompressError(f"a budget of {target} bytes is too small for this image: even a plain quality-1 JPEG needs {need} bytes")
         return best
 
     def compress(
@@ -179,23 +180,24 @@ class Encoder:
         h, w = rgb.shape[:2]
         q_plain, plain_data = self.plain_at_bytes(rgb, target)
         candidates: list[tuple[bytes, np.ndarray]] = []
-        encodes: dict[int, bytes] = {}
+        bases: dict[int, CoefficientImage] = {}
 
         def family(weights: np.ndarray, shape: Shape) -> tuple[bytes, np.ndarray] | None:
             q_hi = int(min(100, round(q_plain + shape.q_boost)))
+            qmap = lambda q_lo: quality_map(weights, q_hi, q_lo, shape.gamma)  # noqa: E731
             if shape.prefilter:
                 enc = lambda q_lo: encode_with_quality_map(  # noqa: E731
-                    rgb, quality_map(weights, q_hi, q_lo, shape.gamma), backend=self.backend,
-                    q_max=q_hi, prefilter=shape.prefilter)
+                    rgb, qmap(q_lo), backend=self.backend, q_max=q_hi, prefilter=shape.prefilter)
+                est = None
             else:
-                if q_hi not in encodes:
-                    encodes[q_hi] = self.backend.encode(rgb, q_hi, optimize=False)
-                enc = lambda q_lo: requantize_jpeg(encodes[q_hi], quality_map(weights, q_hi, q_lo, shape.gamma), q_hi)  # noqa: E731
-            fitted = fit_to_bytes(enc, target, float(min(MIN_QUALITY, q_plain)), float(q_hi))
+                if q_hi not in bases:
+                    bases[q_hi] = CoefficientImage(self.backend.encode(rgb, q_hi, optimize=False), q_hi)
+                enc = lambda q_lo: bases[q_hi].encode(qmap(q_lo))  # noqa: E731
+                est = lambda q_lo: bases[q_hi].estimate_bytes(qmap(q_lo))  # noqa: E731
+            fitted = fit_to_bytes(enc, target, float(min(MIN_QUALITY, q_plain)), float(q_hi), est)
             if fitted is None:
                 return None
-            q_lo, data = fitted
-            return data, quality_map(weights, q_hi, q_lo, shape.gamma)
+            return fitted[1], qmap(fitted[0])
 
         for shape in shapes or self.shapes:
             c = family(prio, shape)

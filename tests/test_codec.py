@@ -1,0 +1,204 @@
+"""sspcodec end to end: API, CLI, batch, on a tiny random-weight SSPNet checkpoint.
+
+The shipped model's behaviour is tested in test_shipped_model.py; here the mechanics:
+budgets are honoured, outputs are standard JPEGs, errors are clear, files are never lost.
+"""
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+import sspcodec
+from sspcodec.api import CompressError, Encoder
+from sspcodec.cli import app
+from sspnet import build_model, save_checkpoint
+from sspnet.configs import CONFIGS
+
+
+def _photo(h: int = 120, w: int = 176, seed: int = 0) -> np.ndarray:
+    """A textured synthetic image: smooth gradients, edges and noise (JPEG has work to do)."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w]
+    img = np.stack([xx * 255 / w, yy * 255 / h, (xx + yy) % 64 * 4], -1)
+    img[h // 3 : 2 * h // 3, w // 3 : 2 * w // 3] = [230, 40, 40]
+    img = img + rng.normal(0, 12, img.shape)
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def model_path(tmp_path_factory) -> Path:
+    cfg = replace(CONFIGS["default"], input_size=(64, 96))
+    path = tmp_path_factory.mktemp("model") / "tiny.safetensors"
+    save_checkpoint(build_model(cfg), path, info={"note": "random weights for tests"})
+    return path
+
+
+@pytest.fixture(scope="module")
+def encoder(model_path) -> Encoder:
+    return Encoder(str(model_path), device="cpu")
+
+
+def _decode(data: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+
+
+def test_default_budget_is_plain_q85_bytes(encoder):
+    rgb = _photo()
+    r = encoder.compress(rgb)
+    plain = encoder.plain(rgb, 85)
+    assert r.baseline.bytes == len(plain) and r.baseline.quality == 85
+    assert r.bytes <= len(plain)
+    assert r.bytes >= 0.95 * len(plain)  # the budget is spent, not wasted
+    assert r.data[:2] == b"\xff\xd8" and r.data[-2:] == b"\xff\xd9"
+    assert r.quality_map.shape == (15, 22)  # 8x8 luma blocks of 120x176
+    assert r.predicted_shift <= r.baseline.predicted_shift + 1e-12  # never worse than plain
+    assert r.model_evaluations >= 2
+    assert _decode(r.data).shape == rgb.shape
+
+
+def test_output_decodes_identically_everywhere(encoder):
+    r = encoder.compress(_photo(seed=1), quality=70)
+    pil = _decode(r.data)
+    ocv = cv2.imdecode(np.frombuffer(r.data, np.uint8), cv2.IMREAD_COLOR)[..., ::-1]
+    assert np.array_equal(pil, ocv)
+
+
+@pytest.mark.parametrize("kind", ["max_bytes", "bpp", "max_bytes_text"])
+def test_byte_budgets_are_honoured(encoder, kind):
+    rgb = _photo(seed=2)
+    target = len(encoder.plain(rgb, 60))
+    opts = {
+        "max_bytes": {"max_bytes": target},
+        "bpp": {"bpp": target * 8 / (rgb.shape[0] * rgb.shape[1])},
+        "max_bytes_text": {"max_bytes": f"{target}B"},
+    }[kind]
+    r = encoder.compress(rgb, **opts)
+    assert r.bytes <= target
+    assert r.baseline.bytes <= target
+
+
+def test_max_shift_finds_fewer_bytes_within_the_shift(encoder):
+    rgb = _photo(seed=3)
+    hi = encoder.compress(rgb, quality=95)
+    r = encoder.compress(rgb, max_shift=hi.predicted_shift * 1.5 + 1e-4)
+    assert r.predicted_shift <= hi.predicted_shift * 1.5 + 1e-4
+    assert "predicted shift at most" in r.target
+
+
+def test_conflicting_or_bad_options_are_clear_errors(encoder):
+    with pytest.raises(CompressError, match="at most one target"):
+        encoder.compress(_photo(), bpp=1.0, quality=80)
+    with pytest.raises(CompressError, match="too small"):
+        encoder.compress(_photo(), max_bytes=50)
+    with pytest.raises(CompressError, match="quality"):
+        encoder.compress(_photo(), quality=101)
+
+
+def test_accepts_pil_and_arrays_without_writing_files(encoder, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    a = encoder.compress(_photo(seed=4))
+    b = encoder.compress(Image.fromarray(_photo(seed=4)))
+    assert a.data == b.data
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_priority_map_override_changes_the_allocation(encoder):
+    rgb = _photo(seed=5)
+    left = np.zeros(rgb.shape[:2], np.float32)
+    left[:, : rgb.shape[1] // 2] = 1
+    r = encoder.compress(rgb, priority=left)
+    if r.quality_map.min() < r.quality_map.max():  # a non-uniform candidate won
+        g = r.quality_map
+        assert g[:, : g.shape[1] // 2].mean() > g[:, g.shape[1] // 2 :].mean()
+
+
+def test_module_level_compress_reuses_the_encoder(model_path):
+    r1 = sspcodec.compress(_photo(seed=6), model=str(model_path), device="cpu")
+    r2 = sspcodec.compress(_photo(seed=6), model=str(model_path), device="cpu")
+    assert r1.data == r2.data
+    assert json.loads(json.dumps(r1.summary()))["baseline"]["quality"] == 85
+
+
+# ---------------- CLI ----------------
+runner = CliRunner()
+
+
+def _write(path: Path, seed: int = 0) -> Path:
+    Image.fromarray(_photo(seed=seed)).save(path)
+    return path
+
+
+def test_cli_compress_json_and_report(tmp_path, model_path):
+    src = _write(tmp_path / "in.png")
+    out, rep = tmp_path / "out.jpg", tmp_path / "report.png"
+    res = runner.invoke(app, ["compress", str(src), "-o", str(out), "--json", "--report", str(rep), "--model", str(model_path)])
+    assert res.exit_code == 0, res.output
+    fig = json.loads(res.output)
+    assert fig["bytes"] == out.stat().st_size
+    assert {"bytes", "bpp", "predicted_shift", "baseline", "model_evaluations"} <= set(fig)
+    assert {"bytes", "bpp", "predicted_shift", "quality"} <= set(fig["baseline"])
+    assert Image.open(rep).size[0] > 600  # three panels side by side
+
+
+def test_cli_errors_are_one_line_and_files_are_safe(tmp_path, model_path):
+    src = _write(tmp_path / "in.png")
+    res = runner.invoke(app, ["compress", str(tmp_path / "missing.png"), "--model", str(model_path)])
+    assert res.exit_code == 2 and "error:" in res.output and "Traceback" not in res.output
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"not an image")
+    res = runner.invoke(app, ["compress", str(bad), "-o", str(tmp_path / "o.jpg"), "--model", str(model_path)])
+    assert res.exit_code == 2 and "error:" in res.output
+    assert not (tmp_path / "o.jpg").exists()
+    existing = tmp_path / "keep.jpg"
+    existing.write_bytes(b"precious")
+    res = runner.invoke(app, ["compress", str(src), "-o", str(existing), "--model", str(model_path)])
+    assert res.exit_code == 2 and "--overwrite" in res.output
+    assert existing.read_bytes() == b"precious"
+    res = runner.invoke(app, ["compress", str(src), "-o", str(src), "--overwrite", "--model", str(model_path)])
+    assert res.exit_code == 2 and "input" in res.output
+    res = runner.invoke(app, ["compress", str(src), "--bpp", "1", "--quality", "80", "--model", str(model_path)])
+    assert res.exit_code == 2 and "one target" in res.output
+
+
+def test_cli_batch_is_resumable_and_isolates_failures(tmp_path, model_path):
+    src, dst = tmp_path / "in", tmp_path / "out"
+    (src / "sub").mkdir(parents=True)
+    _write(src / "a.png", 1)
+    _write(src / "sub" / "b.png", 2)
+    (src / "broken.jpg").write_bytes(b"\xff\xd8garbage")
+    args = ["batch", str(src), str(dst), "--model", str(model_path), "--quality", "70"]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 1, res.output  # one failure is reported, the rest is done
+    assert (dst / "a.jpg").exists() and (dst / "sub" / "b.jpg").exists()
+    assert "broken.jpg" in res.output and "encoded 2 image(s)" in res.output
+    before = (dst / "a.jpg").stat().st_mtime_ns
+    res = runner.invoke(app, args)
+    assert "skipped 2 already done" in res.output
+    assert (dst / "a.jpg").stat().st_mtime_ns == before
+
+
+def test_cli_ssm(tmp_path, model_path):
+    src = _write(tmp_path / "in.png")
+    jpg = tmp_path / "in_q20.jpg"
+    Image.open(src).save(jpg, quality=20)
+    out, raw = tmp_path / "ssm.png", tmp_path / "ssm.npy"
+    res = runner.invoke(app, ["ssm", str(src), str(jpg), "-o", str(out), "--raw", str(raw), "--model", str(model_path)])
+    assert res.exit_code == 0, res.output
+    m = np.load(raw)
+    assert m.shape == (120, 176) and m.min() >= 0 and m.max() <= 1
+    assert Image.open(out).size == (176, 120)
+
+
+def test_cli_help_teaches():
+    res = runner.invoke(app, ["--help"])
+    assert res.exit_code == 0 and "Examples" in res.output
+    for cmd in ("compress", "batch", "ssm"):
+        assert runner.invoke(app, [cmd, "--help"]).exit_code == 0
