@@ -18,7 +18,7 @@ from PIL import Image
 from sspnet import SSPNet, load_model
 
 from .backends import get_backend
-from .blocks import CoefficientImage, encode_with_quality_map, luma_block_shape
+from .blocks import CoefficientImage, luma_block_shape, prefilter_image
 from .io import parse_size, read_image
 from .optimize import DEFAULT_SHAPES, Shape, block_priority, fit_to_bytes, quality_map, refine_priority, shift_score
 
@@ -180,20 +180,20 @@ class Encoder:
         h, w = rgb.shape[:2]
         q_plain, plain_data = self.plain_at_bytes(rgb, target)
         candidates: list[tuple[bytes, np.ndarray]] = []
-        bases: dict[int, CoefficientImage] = {}
+        bases: dict[tuple, CoefficientImage] = {}
 
         def family(weights: np.ndarray, shape: Shape) -> tuple[bytes, np.ndarray] | None:
             q_hi = int(min(100, round(q_plain + shape.q_boost)))
             qmap = lambda q_lo: quality_map(weights, q_hi, q_lo, shape.gamma)  # noqa: E731
-            if shape.prefilter:
-                enc = lambda q_lo: encode_with_quality_map(  # noqa: E731
-                    rgb, qmap(q_lo), backend=self.backend, q_max=q_hi, prefilter=shape.prefilter)
-                est = None
-            else:
-                if q_hi not in bases:
-                    bases[q_hi] = CoefficientImage(self.backend.encode(rgb, q_hi, optimize=False), q_hi)
-                enc = lambda q_lo: bases[q_hi].encode(qmap(q_lo))  # noqa: E731
-                est = lambda q_lo: bases[q_hi].estimate_bytes(qmap(q_lo))  # noqa: E731
+            # a plain base serves every map; a prefiltered one depends on the map that shaped it
+            key = (q_hi, shape.prefilter, shape.gamma, weights.tobytes()) if shape.prefilter else (q_hi,)
+            if key not in bases:
+                pixels = rgb
+                if shape.prefilter:  # blur where priority is low, before the one real encode
+                    pixels = prefilter_image(rgb, qmap(MIN_QUALITY), q_hi, shape.prefilter)
+                bases[key] = CoefficientImage(self.backend.encode(pixels, q_hi, optimize=False), q_hi)
+            enc = lambda q_lo: bases[key].encode(qmap(q_lo))  # noqa: E731
+            est = lambda q_lo: bases[key].estimate_bytes(qmap(q_lo))  # noqa: E731
             fitted = fit_to_bytes(enc, target, float(min(MIN_QUALITY, q_plain)), float(q_hi), est)
             if fitted is None:
                 return None

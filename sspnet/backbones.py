@@ -173,7 +173,7 @@ def build_backbone(
     trunk = spec.build()
     if pretrained or weights_file is not None:
         state = _pretrained_state(spec, weights_file)
-        if name == "vgg16":  # the state dict of the full VGG; keep the conv trunk only
+        if name == "vgg16" and any(k.startswith("features.") for k in state):  # full VGG: keep the conv trunk
             state = {k.removeprefix("features."): v for k, v in state.items() if k.startswith("features.")}
         trunk.load_state_dict(state)
     return Backbone(spec, trunk)

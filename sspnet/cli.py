@@ -75,7 +75,11 @@ def predict(
     raw: str = typer.Option("png", help="Raw map format: 'png' (16-bit) or 'npy' (float32)."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
 ) -> None:
-    """Write saliency (and shift) maps as heatmap overlays and raw maps."""
+    """Write saliency (and shift) maps as heatmap overlays and raw maps.
+
+    Files per image: NAME_saliency_overlay.png and NAME_saliency.png|npy (raw: 16-bit PNG,
+    0..65535 = 0..1, or float32 .npy); with DISTORTED also the distorted image's saliency and
+    NAME_ssm_overlay.png / NAME_ssm.png|npy."""
     from tqdm.auto import tqdm
 
     from .model import as_rgb_array
@@ -107,14 +111,14 @@ def predict(
             stem = src.stem
             if dst is None:
                 sm = net.predict_saliency(rgb)
-                Image.fromarray(overlay(rgb, sm)).save(out / f"{stem}_saliency.png")
+                Image.fromarray(overlay(rgb, sm)).save(out / f"{stem}_saliency_overlay.png")
                 save_map(sm, out / f"{stem}_saliency.{raw}")
             else:
                 drgb = as_rgb_array(Image.open(dst))
                 pred = net.predict_shift(rgb, drgb)
-                Image.fromarray(overlay(rgb, pred.sm_pristine)).save(out / f"{stem}_saliency.png")
-                Image.fromarray(overlay(drgb, pred.sm_distorted)).save(out / f"{stem}_saliency_distorted.png")
-                Image.fromarray(overlay(drgb, pred.ssm, vmax=max(float(pred.ssm.max()), 1e-6))).save(out / f"{stem}_ssm.png")
+                Image.fromarray(overlay(rgb, pred.sm_pristine)).save(out / f"{stem}_saliency_overlay.png")
+                Image.fromarray(overlay(drgb, pred.sm_distorted)).save(out / f"{stem}_saliency_distorted_overlay.png")
+                Image.fromarray(overlay(drgb, pred.ssm, vmax=max(float(pred.ssm.max()), 1e-6))).save(out / f"{stem}_ssm_overlay.png")
                 for name, m in (("saliency", pred.sm_pristine), ("saliency_distorted", pred.sm_distorted), ("ssm", pred.ssm)):
                     save_map(m, out / f"{stem}_{name}.{raw}")
                 typer.echo(f"{stem}: mean predicted shift {float(pred.ssm.mean()):.4f} (SSM in [0,1])")

@@ -41,8 +41,7 @@ class PristineCache:
 
     shape: tuple[int, int]
     box: Box
-    features: Features
-    sm: torch.Tensor  # (1, 1, H, W) at the model's input size
+    sm: torch.Tensor  # (1, 1, H, W) SM_r at the model's input size
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -152,12 +151,12 @@ class SSPNet(nn.Module):
 
     @torch.inference_mode()
     def prepare(self, pristine: ImageLike) -> PristineCache:
-        """Encode the pristine image once: its features and SM_r serve every candidate."""
+        """Encode and decode the pristine image once. The shift is ReLU(SM_d - SM_r) of two
+        independent decodings, so SM_r is all a candidate needs from the pristine side."""
         x, boxes, shapes = self._to_input([pristine])
         with self._autocast():
-            feats = self.encode(x)
-            sm = self.decode(feats, "r", x.shape[-2:])
-        return PristineCache(shapes[0], boxes[0], feats, sm.float())
+            sm = self.saliency(x, "r")
+        return PristineCache(shapes[0], boxes[0], sm.float())
 
     @torch.inference_mode()
     def predict_shift_cached(
@@ -173,7 +172,7 @@ class SSPNet(nn.Module):
                 sm_d = self.saliency(x, "d").float()
             ssm = F.relu(sm_d - cache.sm)
             for s, d in zip(self._to_maps(ssm, boxes, shapes), self._to_maps(sm_d, boxes, shapes)):
-                out.append(ShiftPrediction(ssm=s, sm_pristine=sm_r_map, sm_distorted=d))
+                out.append(ShiftPrediction(ssm=s, sm_pristine=sm_r_map.copy(), sm_distorted=d))
         return out
 
     def predict_shift(self, pristine: ImageLike, distorted: ImageLike | list[ImageLike], batch_size: int = 8):

@@ -1,0 +1,19 @@
+"""CI must run the README's own set-up and test commands, verbatim."""
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _readme_commands() -> list[str]:
+    text = (ROOT / "README.md").read_text()
+    section = text.split("## Install and run", 1)[1].split("\n## ", 1)[0]
+    return [b.strip() for b in re.findall(r"```bash\n(.*?)```", section, re.S)]
+
+
+def test_ci_runs_the_readme_commands_verbatim():
+    commands = _readme_commands()
+    assert len(commands) == 2, commands
+    ci = [line for line in (ROOT / ".ci" / "run").read_text().splitlines() if line and not line.startswith("#")]
+    body = [line for line in ci if not line.startswith(("set ", "cd "))]
+    assert body == commands

@@ -1,0 +1,123 @@
+"""Behaviour of the packaged default model on real photos: directions, not exact values."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+import sspnet
+from sspnet.distortions import distort
+from sspnet.zoo import ZOO, WEIGHTS_DIR, WeightsError, sha256_file
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+KODAK = SHARED / "images" / "kodak"
+ASTRONAUT = ROOT / "examples" / "astronaut.png"
+needs_kodak = pytest.mark.skipif(not KODAK.is_dir(), reason="../shared/images/kodak not present (Kodak test set)")
+
+
+@pytest.fixture(scope="module")
+def model():
+    return sspnet.load_model("default", device="cpu")
+
+
+def _rgb(path: Path, width: int = 384) -> np.ndarray:
+    im = Image.open(path).convert("RGB")
+    return np.asarray(im.resize((width, round(im.height * width / im.width)), Image.LANCZOS))
+
+
+def test_default_weights_are_packaged_and_checked(tmp_path, monkeypatch):
+    filename, digest = ZOO["default"]
+    path = WEIGHTS_DIR / filename
+    assert path.stat().st_size <= 40e6
+    assert sha256_file(path) == digest
+    bad = tmp_path / filename
+    bad.write_bytes(path.read_bytes()[:-8] + b"corrupt!")
+    monkeypatch.setattr("sspnet.zoo.WEIGHTS_DIR", tmp_path)
+    with pytest.raises(WeightsError, match="corrupt"):
+        sspnet.load_model("default", device="cpu")
+
+
+def test_identical_pair_predicts_zero_shift(model):
+    rgb = _rgb(ASTRONAUT)
+    assert float(model.predict_shift(rgb, rgb).ssm.max()) == 0.0
+
+
+def _mean_shift(model, images, kind: str, level: int) -> float:
+    return float(np.mean([model.predict_shift(im, distort(im, kind, level)).ssm.mean() for im in images]))
+
+
+@needs_kodak
+@pytest.mark.parametrize("kind", ["jpeg", "gaussian_blur"])
+def test_shift_grows_with_distortion_level(model, kind):
+    images = [_rgb(KODAK / f"kodim{i:02d}.png") for i in (1, 5, 8, 13, 15, 20, 23)]
+    shifts = [_mean_shift(model, images, kind, level) for level in (1, 2, 3)]
+    assert shifts[0] < shifts[1] < shifts[2], shifts
+
+
+def _faces(rgb: np.ndarray) -> list[tuple[int, int, int, int]]:
+    cascade = cv2.CascadeClassifier(str(Path(cv2.data.haarcascades) / "haarcascade_frontalface_default.xml"))
+    grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    return list(cascade.detectMultiScale(grey, scaleFactor=1.1, minNeighbors=6, minSize=(24, 24)))
+
+
+def _peak_in_faces(m: np.ndarray, faces) -> bool:
+    y, x = np.unravel_index(int(np.argmax(m)), m.shape)
+    return any(fx - fw * 0.25 <= x <= fx + fw * 1.25 and fy - fh * 0.25 <= y <= fy + fh * 1.5 for fx, fy, fw, fh in faces)
+
+
+OSIE = SHARED / "datasets" / "osie" / "stimuli"
+
+
+@pytest.mark.skipif(not OSIE.is_dir(), reason="../shared/datasets/osie not present")
+def test_saliency_peaks_on_faces_more_often_than_centre_bias(model):
+    """Photos with a detected face (OpenCV's Haar cascade) from held-out OSIE images."""
+    from sspnet.baselines import CenterBias
+    from sspnet.data import holdout_split
+
+    names = sorted(p.name for p in OSIE.glob("*.jpg"))
+    _, test = holdout_split([f"osie/{n}" for n in names], fraction=0.2, seed=0)
+    hits_model = hits_centre = n = 0
+    centre = CenterBias(mean=(0.5, 0.5), cov=np.diag([0.2**2, 0.2**2]))
+    for i in test:
+        rgb = np.asarray(Image.open(OSIE / names[i]).convert("RGB"))
+        faces = _faces(rgb)
+        if not faces:
+            continue
+        n += 1
+        hits_model += _peak_in_faces(model.predict_saliency(rgb), faces)
+        hits_centre += _peak_in_faces(centre.predict(rgb.shape[:2]), faces)
+        if n == 25:
+            break
+    assert n >= 10, f"only {n} held-out images with a detected face"
+    assert hits_model > hits_centre, (hits_model, hits_centre, n)
+    assert hits_model >= 0.4 * n, (hits_model, n)
+
+
+def test_sspnet_predict_cli_writes_overlays_and_maps(tmp_path):
+    from sspnet.cli import app
+
+    src = tmp_path / "a.png"
+    Image.fromarray(_rgb(ASTRONAUT, 256)).save(src)
+    dist = tmp_path / "a_q10.png"
+    Image.fromarray(distort(np.asarray(Image.open(src)), "jpeg", 3)).save(dist)
+    res = CliRunner().invoke(app, ["predict", str(src), str(dist), "-o", str(tmp_path / "out"), "--raw", "npy"])
+    assert res.exit_code == 0, res.output
+    ssm = np.load(tmp_path / "out" / "a_ssm.npy")
+    assert ssm.shape == (256, 256) and ssm.min() >= 0
+    assert (tmp_path / "out" / "a_saliency_overlay.png").exists() and (tmp_path / "out" / "a_ssm.png").exists()
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    for k in range(2):
+        Image.fromarray(_rgb(ASTRONAUT, 128 + 32 * k)).save(folder / f"im{k}.png")
+    res = CliRunner().invoke(app, ["predict", str(folder), "-o", str(tmp_path / "out2")])
+    assert res.exit_code == 0, res.output
+    m = cv2.imread(str(tmp_path / "out2" / "im1_saliency.png"), cv2.IMREAD_UNCHANGED)
+    assert m.dtype == np.uint16 and m.shape == (160, 160)
+    assert sorted(p.name for p in (tmp_path / "out2").iterdir()) == [
+        "im0_saliency.png", "im0_saliency_overlay.png", "im1_saliency.png", "im1_saliency_overlay.png"]
+    assert (tmp_path / "out" / "a_ssm_overlay.png").exists()
