@@ -7,6 +7,7 @@ threads are split between workers so two workers on a 2-core machine do not over
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -94,21 +95,28 @@ def run_batch(
     threads = max(1, (os.cpu_count() or 1) // workers)
     log_file = open(log, "a") if log else None
     try:
-        with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(model, device, backend, threads)) as pool:
-            futures = [pool.submit(_encode_one, str(s), str(d), options) for s, d in todo]
-            for fut in tqdm(as_completed(futures), total=len(futures), desc="sspcodec batch", unit="img"):
-                r = fut.result()
-                if log_file:
-                    log_file.write(json.dumps(r) + "\n")
-                if not r["ok"]:
-                    summary.failed.append((r["src"], r["error"]))
-                    continue
-                summary.done += 1
-                summary.bytes_in += r["bytes_in"]
-                summary.bytes_out += r["bytes"]
-                summary.bytes_baseline += r["baseline"]["bytes"]
-                summary.shift += r["predicted_shift"]
-                summary.shift_baseline += r["baseline"]["predicted_shift"]
+        if workers == 1:  # in-process: no start-up cost, and the model is loaded once
+            _init_worker(model, device, backend, threads)
+            results = (_encode_one(str(s), str(d), options) for s, d in todo)
+            pool = None
+        else:  # spawn, not fork: forking a process whose torch thread pool is live can deadlock
+            pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                       initializer=_init_worker, initargs=(model, device, backend, threads))
+            results = (f.result() for f in as_completed([pool.submit(_encode_one, str(s), str(d), options) for s, d in todo]))
+        for r in tqdm(results, total=len(todo), desc="sspcodec batch", unit="img"):
+            if log_file:
+                log_file.write(json.dumps(r) + "\n")
+            if not r["ok"]:
+                summary.failed.append((r["src"], r["error"]))
+                continue
+            summary.done += 1
+            summary.bytes_in += r["bytes_in"]
+            summary.bytes_out += r["bytes"]
+            summary.bytes_baseline += r["baseline"]["bytes"]
+            summary.shift += r["predicted_shift"]
+            summary.shift_baseline += r["baseline"]["predicted_shift"]
+        if pool is not None:
+            pool.shutdown()
     finally:
         if log_file:
             log_file.close()

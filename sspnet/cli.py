@@ -42,6 +42,7 @@ def train(
     seed: int = typer.Option(0, help="Seed for splits, shuffling and flips."),
     max_steps: Optional[int] = typer.Option(None, help="Cap steps per epoch (quick runs)."),
     freeze_stem: bool = typer.Option(False, help="Freeze the backbone up to its stride-8 tap (about 1/3 faster on CPU)."),
+    grey_prob: float = typer.Option(0.0, help="Probability of showing a training image in greyscale (augmentation)."),
 ) -> None:
     """Train with the paper's protocol (defaults); rerun the same command to resume after an interruption."""
     from .data import DatasetError
@@ -51,7 +52,7 @@ def train(
     try:
         cfg = TrainConfig(mode=mode, epochs=epochs, lr=lr, lr_step=lr_step, batch_size=batch_size, patience=patience,
                           seed=seed, workers=workers, device=device, max_steps_per_epoch=max_steps,
-                          freeze_stem=freeze_stem)
+                          freeze_stem=freeze_stem, grey_prob=grey_prob)
         if mode == "saliency":
             results = train_saliency(data, out, cfg, config, pretrained, holdout=holdout, folds=folds)
         else:

@@ -50,6 +50,7 @@ class TrainConfig:
     max_steps_per_epoch: int | None = None  # caps an epoch (smoke tests, quick runs)
     weight_decay: float = 0.0
     freeze_stem: bool = False  # fix the backbone up to its stride-8 tap (faster on a CPU)
+    grey_prob: float = 0.0  # chance to show a training image in greyscale (robustness to B/W photos)
     extra: dict = field(default_factory=dict)  # recorded in the checkpoint's info
 
     def __post_init__(self) -> None:
@@ -75,6 +76,20 @@ def _flip(batch: dict, mask: torch.Tensor) -> dict:
         if torch.is_tensor(v) and v.ndim == 4:
             v = v.clone()
             v[mask] = v[mask].flip(-1)
+            out[k] = v
+    return out
+
+
+def _greyscale(batch: dict, mask: torch.Tensor) -> dict:
+    """Replace the selected images by their luma (ITU-R BT.601), maps unchanged."""
+    if not mask.any():
+        return batch
+    out = dict(batch)
+    for k in ("image", "pristine", "distorted"):
+        if k in batch:
+            v = batch[k].clone()
+            y = (v[mask] * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True)
+            v[mask] = y.expand(-1, 3, -1, -1)
             out[k] = v
     return out
 
@@ -194,6 +209,8 @@ def fit(
                 g = torch.Generator().manual_seed(cfg.seed * 7_919 + epoch * 100_003 + step)
                 b = next(v for v in batch.values() if torch.is_tensor(v)).shape[0]
                 batch = _flip(batch, torch.rand(b, generator=g) < 0.5)
+                if cfg.grey_prob > 0:
+                    batch = _greyscale(batch, torch.rand(b, generator=g) < cfg.grey_prob)
             with _autocast(device):
                 loss, parts = _loss(model, batch, cfg.mode, device)
             opt.zero_grad(set_to_none=True)

@@ -185,6 +185,20 @@ def test_cli_batch_is_resumable_and_isolates_failures(tmp_path, model_path):
     assert (dst / "a.jpg").stat().st_mtime_ns == before
 
 
+def test_batch_parallel_workers_match_in_process(tmp_path, model_path):
+    from sspcodec.batch import run_batch
+
+    src = tmp_path / "in"
+    src.mkdir()
+    for k in range(3):
+        _write(src / f"im{k}.png", k)
+    one = run_batch(src, tmp_path / "one", {"quality": 70}, model=str(model_path), workers=1)
+    two = run_batch(src, tmp_path / "two", {"quality": 70}, model=str(model_path), workers=2)
+    assert one.done == two.done == 3 and not one.failed and not two.failed
+    for k in range(3):
+        assert (tmp_path / "one" / f"im{k}.jpg").read_bytes() == (tmp_path / "two" / f"im{k}.jpg").read_bytes()
+
+
 def test_cli_ssm(tmp_path, model_path):
     src = _write(tmp_path / "in.png")
     jpg = tmp_path / "in_q20.jpg"
