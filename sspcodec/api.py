@@ -20,6 +20,7 @@ from sspnet import SSPNet, load_model
 from .backends import get_backend
 from .blocks import CoefficientImage, luma_block_shape, prefilter_image
 from .io import parse_size, read_image
+from .quality import psnr
 from .optimize import DEFAULT_SHAPES, Shape, block_priority, fit_to_bytes, quality_map, refine_priority, shift_score
 
 ImageInput = Union[str, os.PathLike, bytes, np.ndarray, Image.Image]
@@ -89,7 +90,10 @@ class Encoder:
     """Keeps the SSPNet model loaded; one `compress` call per image."""
 
     def __init__(self, model: str | SSPNet = "default", device: str = "auto", backend: str = "turbo",
-                 shapes: tuple[Shape, ...] = DEFAULT_SHAPES, refine_steps: int = 1, batch_size: int = 8):
+                 shapes: tuple[Shape, ...] = DEFAULT_SHAPES, refine_steps: int = 1, batch_size: int = 4,
+                 max_psnr_drop: float | None = 1.5):
+        """`max_psnr_drop` (dB) guards global fidelity: a candidate whose PSNR falls more than
+        this below the plain JPEG's is not chosen, however little shift it is predicted to cause."""
         self.model = load_model(model, device) if isinstance(model, str) else model.eval()
         self.backend = get_backend(backend)
         if not self.backend.supports_dct:
@@ -97,13 +101,15 @@ class Encoder:
         self.shapes = shapes
         self.refine_steps = refine_steps
         self.batch_size = batch_size
+        self.max_psnr_drop = max_psnr_drop
 
     # -- plain JPEG, the reference every figure is compared with --
     def plain(self, rgb: np.ndarray, quality: int) -> bytes:
         return self.backend.encode(rgb, int(quality), optimize=True)
 
     def plain_at_bytes(self, rgb: np.ndarray, target: int) -> tuple[int, bytes]:
-        """Highest integer quality whose plain JPEG fits `target` bytes (bisection, ~7 encodes)."""
+        """Highest integer quality whose plain JPEG fits `target` bytes: bisection (~7 encodes),
+        then a look at the next qualities, since size is not strictly monotonic in quality."""
         lo, hi, best = 1, 100, None
         while lo <= hi:
             q = (lo + hi) // 2
@@ -115,6 +121,10 @@ class Encoder:
         if best is None:
             need = len(self.plain(rgb, 1))
             raise CompressError(f"a budget of {target} bytes is too small for this image: even a plain quality-1 JPEG needs {need} bytes")
+        for q in range(best[0] + 1, min(best[0] + 4, 101)):
+            data = self.plain(rgb, q)
+            if len(data) <= target:
+                best = (q, data)
         return best
 
     def compress(
@@ -146,11 +156,13 @@ class Encoder:
         grid = luma_block_shape(h, w)
         prio = block_priority(sm_r if priority is None else priority, grid)
 
-        def predict(datas: list[bytes]) -> list[np.ndarray]:
+        def predict(datas: list[bytes]) -> list[tuple[np.ndarray, float]]:
+            """(predicted SSM, PSNR in dB) of each encoding."""
             nonlocal evals
             evals += len(datas)
-            preds = self.model.predict_shift_cached(cache, [_decode(d) for d in datas], self.batch_size)
-            return [p.ssm for p in preds]
+            decoded = [_decode(d) for d in datas]
+            preds = self.model.predict_shift_cached(cache, decoded, self.batch_size)
+            return [(p.ssm, psnr(rgb, d)) for p, d in zip(preds, decoded)]
 
         if max_shift is not None:
             return self._min_bytes(rgb, prio, max_shift, predict, sm_r, t0, lambda: evals)
@@ -179,7 +191,7 @@ class Encoder:
         """Best of the candidate shapes at `target` bytes, refined towards where shift appears."""
         h, w = rgb.shape[:2]
         q_plain, plain_data = self.plain_at_bytes(rgb, target)
-        candidates: list[tuple[bytes, np.ndarray]] = []
+        candidates: list[tuple[bytes, np.ndarray, Shape]] = []
         bases: dict[tuple, CoefficientImage] = {}
 
         def family(weights: np.ndarray, shape: Shape) -> tuple[bytes, np.ndarray] | None:
@@ -202,26 +214,27 @@ class Encoder:
         for shape in shapes or self.shapes:
             c = family(prio, shape)
             if c is not None:
-                candidates.append(c)
-        ssms = predict([plain_data] + [c[0] for c in candidates])
-        base_ssm, cand_ssm = ssms[0], ssms[1:]
+                candidates.append((*c, shape))
+        scored = predict([plain_data] + [c[0] for c in candidates])
+        (base_ssm, base_psnr), cand_scored = scored[0], scored[1:]
         n = h * w
         baseline = (Figures(len(plain_data), len(plain_data) * 8 / n, shift_score(base_ssm), q_plain), base_ssm)
+        floor = -np.inf if self.max_psnr_drop is None else base_psnr - self.max_psnr_drop
         # The plain JPEG itself is a candidate: sspcodec never returns something predicted worse.
-        pool = [(plain_data, np.full(prio.shape, float(q_plain), np.float32), base_ssm)]
-        pool += [(d, qm, s) for (d, qm), s in zip(candidates, cand_ssm)]
-        best_i = min(range(len(pool)), key=lambda i: shift_score(pool[i][2]))
-        best = pool[best_i]
-        best_shape = (shapes or self.shapes)[best_i - 1] if best_i > 0 else (shapes or self.shapes)[0]
+        pool = [(plain_data, np.full(prio.shape, float(q_plain), np.float32), base_ssm, None)]
+        pool += [(d, qm, s, shape) for (d, qm, shape), (s, p) in zip(candidates, cand_scored) if p >= floor]
+        best = min(pool, key=lambda c: shift_score(c[2]))
         weights = prio
         for _ in range(self.refine_steps if refine_steps is None else refine_steps):
+            if best[3] is None:
+                break
             weights = refine_priority(weights, block_priority(best[2], prio.shape, spread=0))
-            c = family(weights, best_shape)
+            c = family(weights, best[3])
             if c is None:
                 break
-            s = predict([c[0]])[0]
-            if shift_score(s) < shift_score(best[2]):
-                best = (c[0], c[1], s)
+            s, p = predict([c[0]])[0]
+            if shift_score(s) < shift_score(best[2]) and p >= floor:
+                best = (c[0], c[1], s, best[3])
         return best[0], best[1], best[2], baseline
 
     def _min_bytes(self, rgb, prio, max_shift, predict, sm_r, t0, evals):

@@ -46,6 +46,14 @@ Reduce = Literal["max", "mean"]
 #: value is kept and the map stays the main control.
 DEFAULT_DEADZONE = 0.15
 
+#: How a coarser block is made cheaper. "zero" (default) zeroes the AC coefficients a coarser
+#: table would zero and keeps the survivors at full precision; "round" also rounds survivors
+#: onto the coarser grid. In one-table JPEG the survivors cost bits at the fine step either
+#: way, so rounding buys few bytes for much distortion: on 6 held-out OSIE images at equal
+#: bytes, "zero" gave +2 to +3 dB saliency-weighted PSNR where "round" gave +0.6 (see README).
+RequantMode = Literal["zero", "round"]
+DEFAULT_MODE: RequantMode = "zero"
+
 #: Baseline JPEG coefficient ranges (8-bit samples).
 AC_LIMIT = 1023
 DC_LIMIT = 2047
@@ -143,6 +151,7 @@ def requantize(
     deadzone: float = DEFAULT_DEADZONE,
     *,
     q_base: float | None = None,
+    mode: RequantMode = DEFAULT_MODE,
 ) -> np.ndarray:
     """Requantise (bh, bw, 8, 8) coefficients block by block (vectorised).
 
@@ -173,6 +182,8 @@ def requantize(
         raise ValueError("block_quality contains NaN or infinite values")
     if not 0.0 <= deadzone < 0.5:
         raise ValueError(f"deadzone must be in [0, 0.5), got {deadzone}")
+    if mode not in ("zero", "round"):
+        raise ValueError(f"mode must be 'zero' or 'round', got {mode!r}")
     _base_table(component)  # validates the name early
 
     out = np.empty(c.shape, dtype=np.int16)
@@ -189,8 +200,11 @@ def requantize(
         mag = np.abs(cc).astype(np.float32) * qt32  # |v|
         level = np.floor(mag / step + 0.5)
         level[(mag < (0.5 + deadzone) * step) & is_ac] = 0.0
-        new_mag = np.floor(level * step / qt32 + 0.5).astype(np.int32)
-        new_mag = np.minimum(new_mag, np.abs(cc))
+        if mode == "zero":  # keep survivors at full precision: only zeros save bits
+            new_mag = np.where(level > 0, np.abs(cc), 0)
+        else:
+            new_mag = np.floor(level * step / qt32 + 0.5).astype(np.int32)
+            new_mag = np.minimum(new_mag, np.abs(cc))
         new = np.where(coarser, np.sign(cc) * new_mag, cc)
         out[rows] = np.clip(new, -limit, limit)
     return out
@@ -407,7 +421,9 @@ class CoefficientImage:
     estimate (`estimate_bytes`) keeps real Huffman writes to a handful per candidate.
     """
 
-    def __init__(self, data: bytes, q_max: int, *, deadzone: float = DEFAULT_DEADZONE) -> None:
+    def __init__(
+        self, data: bytes, q_max: int, *, deadzone: float = DEFAULT_DEADZONE, mode: RequantMode = DEFAULT_MODE
+    ) -> None:
         import jpeglib
 
         with scratch_dir() as tmp, libjpeg(TURBO_VERSION):
@@ -419,6 +435,7 @@ class CoefficientImage:
         _drop_jfif_markers(jpeg)
         self._jpeg = jpeg
         self.deadzone = deadzone
+        self.mode = mode
         self.q_base = None if (q_max >= 100 or _uses_ijg_tables(jpeg, q_max)) else float(q_max)
         self.grid = jpeg.Y.shape[:2]
         self._planes: list[tuple[str, np.ndarray, np.ndarray, Component]] = [
@@ -449,7 +466,7 @@ class CoefficientImage:
                 crow = slice(None) if rows == slice(None) else slice(
                     rows.start // self._factor[0], -(-rows.stop // self._factor[0]), (rows.step or 1))
                 q, c = cq[crow], coeffs[crow]
-            out.append(requantize(c, qt, q, comp, self.deadzone, q_base=self.q_base))
+            out.append(requantize(c, qt, q, comp, self.deadzone, q_base=self.q_base, mode=self.mode))
         return out
 
     def estimate_bytes(self, block_quality: np.ndarray, sample: int = 4) -> float:
@@ -493,6 +510,7 @@ def requantize_jpeg(
     *,
     deadzone: float = DEFAULT_DEADZONE,
     optimize: bool = True,
+    mode: RequantMode = DEFAULT_MODE,
 ) -> bytes:
     """Apply a luma block-quality map to an existing JPEG encoded at *q_max*.
 
@@ -500,7 +518,7 @@ def requantize_jpeg(
     otherwise (mozjpeg, jpegli) the file's own tables are rescaled by the
     libjpeg scale ratio, so ``q_b == q_max`` always means "unchanged".
     """
-    return CoefficientImage(data, q_max, deadzone=deadzone).encode(block_quality, optimize=optimize)
+    return CoefficientImage(data, q_max, deadzone=deadzone, mode=mode).encode(block_quality, optimize=optimize)
 
 
 def encode_with_quality_map(
@@ -514,6 +532,7 @@ def encode_with_quality_map(
     deadzone: float = DEFAULT_DEADZONE,
     subsampling: str = "4:2:0",
     reduce: Reduce = "max",
+    mode: RequantMode = DEFAULT_MODE,
 ) -> bytes:
     """Encode one baseline JPEG whose quality follows *quality_map* per block.
 
@@ -541,7 +560,7 @@ def encode_with_quality_map(
         pixels = prefilter_image(pixels, bq, qmax, prefilter, prefilter_sigma)
     image = pixels[:, :, 0] if pixels.shape[2] == 1 else pixels
     base = be.encode(image, qmax, subsampling=subsampling, optimize=False, progressive=False)
-    return requantize_jpeg(base, bq, qmax, deadzone=deadzone, optimize=True)
+    return requantize_jpeg(base, bq, qmax, deadzone=deadzone, optimize=True, mode=mode)
 
 
 __all__ = [

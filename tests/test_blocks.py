@@ -179,12 +179,31 @@ def test_requantize_matches_libjpeg_rounding_where_it_does_not_grow() -> None:
     magnitude is never rounded *up* (that would add error for no bits)."""
     c = laplacian_coeffs(4, 5)
     qb = blocks.quality_table(50, "luma").astype(np.float64)
-    out = blocks.requantize(c, np.ones((8, 8)), np.full(c.shape[:2], 50.0), "luma", deadzone=0.0)
+    out = blocks.requantize(c, np.ones((8, 8)), np.full(c.shape[:2], 50.0), "luma", deadzone=0.0, mode="round")
     mag = np.abs(c).astype(np.float64)
     expected = np.sign(c) * np.minimum(np.floor(mag / qb + 0.5) * qb, mag)
     np.testing.assert_array_equal(out, expected.astype(np.int16))
     on_grid = np.floor(mag / qb + 0.5) * qb <= mag
     assert np.all((np.abs(out) % qb.astype(int) == 0)[on_grid])
+
+
+def test_zero_mode_keeps_survivors_exact_and_zeroes_the_rest() -> None:
+    """Default mode: an AC coefficient either survives unchanged or becomes 0 (only zeros save
+    bits when the frame keeps the fine table); the DC, never dead-zoned, is kept exactly."""
+    c = laplacian_coeffs(4, 5)
+    qt = blocks.quality_table(90, "luma").astype(np.float64)
+    qb = blocks.quality_table(50, "luma").astype(np.float64)
+    dz = 0.15
+    out = blocks.requantize(c, qt, np.full(c.shape[:2], 50.0), "luma", deadzone=dz)
+    ac = np.ones((8, 8), bool)
+    ac[0, 0] = False
+    kept = np.abs(c) * qt >= (0.5 + dz) * qb
+    assert np.array_equal(out[..., ac], np.where(kept, c, 0)[..., ac])
+    rounded = blocks.requantize(c, qt, np.full(c.shape[:2], 50.0), "luma", deadzone=dz, mode="round")
+    assert np.array_equal(out[..., 0, 0], np.where(rounded[..., 0, 0] != 0, c[..., 0, 0], 0))
+    assert np.array_equal(out == 0, rounded == 0)
+    with pytest.raises(ValueError, match="mode"):
+        blocks.requantize(c, qt, np.full(c.shape[:2], 50.0), mode="fancy")
 
 
 def test_requantize_is_idempotent_ish() -> None:
