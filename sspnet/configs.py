@@ -17,6 +17,7 @@ class ModelConfig:
     out_stride: int = 1
     dual_decoder: bool = True
     input_size: tuple[int, int] = (288, 384)  # (height, width)
+    output_blur: float = 0.0  # Gaussian sigma (input pixels) on predicted maps; chosen on validation data
 
     def to_dict(self) -> dict:
         return asdict(self)

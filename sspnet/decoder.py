@@ -70,3 +70,16 @@ def _match(x: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
     x = x[..., :h, :w]
     ph, pw = h - x.shape[-2], w - x.shape[-1]
     return F.pad(x, (0, pw, 0, ph), mode="replicate") if ph or pw else x
+
+
+def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Separable Gaussian blur of (B, 1, H, W) maps with reflected borders."""
+    if sigma <= 0:
+        return x
+    r = max(1, int(3 * sigma + 0.5))
+    t = torch.arange(-r, r + 1, device=x.device, dtype=x.dtype)
+    k = torch.exp(-(t**2) / (2 * sigma**2))
+    k = k / k.sum()
+    r_y, r_x = min(r, x.shape[-2] - 1), min(r, x.shape[-1] - 1)
+    x = F.conv2d(F.pad(x, (0, 0, r_y, r_y), mode="reflect"), k[r - r_y : r + r_y + 1].view(1, 1, -1, 1))
+    return F.conv2d(F.pad(x, (r_x, r_x, 0, 0), mode="reflect"), k[r - r_x : r + r_x + 1].view(1, 1, 1, -1))

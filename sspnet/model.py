@@ -18,7 +18,7 @@ from torch import nn
 
 from .backbones import build_backbone
 from .configs import ModelConfig, get_config
-from .decoder import SaliencyDecoder
+from .decoder import SaliencyDecoder, gaussian_blur
 from .preprocess import Box, letterbox, unletterbox
 from .transformer import TokenEncoder
 
@@ -91,7 +91,7 @@ class SSPNet(nn.Module):
 
     def decode(self, feats: Features, which: str, size: tuple[int, int]) -> torch.Tensor:
         decoder = {"r": self.decoder_r, "d": self.decoder_d}[which]
-        return decoder(feats, size)
+        return gaussian_blur(decoder(feats, size), self.config.output_blur)
 
     def forward(self, pristine: torch.Tensor, distorted: torch.Tensor) -> dict[str, torch.Tensor]:
         """Both images in one pass through the shared encoder (one batch of 2B)."""

@@ -20,7 +20,10 @@ from .model import SSPNet, resolve_device
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 
 # name -> (file in sspnet/weights/, SHA-256 of that file)
-ZOO: dict[str, tuple[str, str]] = {}
+ZOO: dict[str, tuple[str, str]] = {
+    # MobileNetV2 `default` config trained on OSIE + EyeCrowd human fixations (docs/MODEL_CARD.md)
+    "default": ("default.safetensors", "f03e39fc6f6796116bd7ff0176aab96873b48830e8d6309df0085ddfbe77ad1e"),
+}
 
 
 class WeightsError(RuntimeError):
@@ -55,6 +58,7 @@ def save_checkpoint(model: SSPNet, path: str | os.PathLike, info: dict | None = 
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     save_file(state, str(tmp), metadata=meta)
+    os.chmod(tmp, 0o644)
     os.replace(tmp, path)
     return path
 
