@@ -193,10 +193,14 @@ class Encoder:
         q_plain, plain_data = self.plain_at_bytes(rgb, target)
         candidates: list[tuple[bytes, np.ndarray, Shape]] = []
         bases: dict[tuple, CoefficientImage] = {}
+        ratios: dict = {}
+        # A fixed +-0.5 quality dither: blocks sharing one quality would zero all their equal
+        # coefficients at the same q, making size jump; spread out, it varies smoothly.
+        dither = np.random.default_rng(0).uniform(-0.5, 0.5, prio.shape).astype(np.float32)
 
         def family(weights: np.ndarray, shape: Shape) -> tuple[bytes, np.ndarray] | None:
             q_hi = int(min(100, round(q_plain + shape.q_boost)))
-            qmap = lambda q_lo: quality_map(weights, q_hi, q_lo, shape.gamma)  # noqa: E731
+            qmap = lambda q_lo: np.minimum(quality_map(weights, q_hi, q_lo, shape.gamma) + dither, q_hi)  # noqa: E731
             # a plain base serves every map; a prefiltered one depends on the map that shaped it
             key = (q_hi, shape.prefilter, shape.gamma, weights.tobytes()) if shape.prefilter else (q_hi,)
             if key not in bases:
@@ -206,9 +210,10 @@ class Encoder:
                 bases[key] = CoefficientImage(self.backend.encode(pixels, q_hi, optimize=False), q_hi)
             enc = lambda q_lo: bases[key].encode(qmap(q_lo))  # noqa: E731
             est = lambda q_lo: bases[key].estimate_bytes(qmap(q_lo))  # noqa: E731
-            fitted = fit_to_bytes(enc, target, float(min(MIN_QUALITY, q_plain)), float(q_hi), est)
+            fitted = fit_to_bytes(enc, target, float(min(MIN_QUALITY, q_plain)), float(q_hi), est, ratio=ratios.get(key, ratios.get("any")))
             if fitted is None:
                 return None
+            ratios[key] = ratios["any"] = fitted[2]  # later fits start from a calibrated estimate
             return fitted[1], qmap(fitted[0])
 
         for shape in shapes or self.shapes:

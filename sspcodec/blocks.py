@@ -128,10 +128,21 @@ def _target_tables(
     component: Component,
     qt_base: np.ndarray,
     q_base: float | None,
+    continuous: bool = False,
 ) -> np.ndarray:
-    """Per-block (bh, bw, 8, 8) tables the blocks should look quantised with."""
-    scale = quality_scale(block_quality)
+    """Per-block (bh, bw, 8, 8) tables the blocks should look quantised with.
+
+    `continuous` drops libjpeg's integer rounding: the tables then only set zeroing thresholds
+    (they are never written), and a size that varies smoothly with quality lets the encoder
+    loop land within 1% of a byte budget."""
+    if continuous:
+        q = np.clip(np.asarray(block_quality, dtype=np.float64), 1.0, 100.0)
+        scale = np.where(q < 50.0, 5000.0 / q, 200.0 - 2.0 * q)
+    else:
+        scale = quality_scale(block_quality)
     if q_base is None:
+        if continuous:
+            return np.clip(_base_table(component) * scale[..., None, None] / 100.0, 1.0, 255.0)
         return _scaled_tables(scale, _base_table(component))
     s_base = float(quality_scale(q_base))
     if s_base < 1.0:
@@ -194,7 +205,7 @@ def requantize(
     for r0 in range(0, c.shape[0], _CHUNK_ROWS):
         rows = slice(r0, r0 + _CHUNK_ROWS)
         cc = c[rows].astype(np.int32)
-        target = _target_tables(bq[rows], component, qt, q_base).astype(np.float32)
+        target = _target_tables(bq[rows], component, qt, q_base, continuous=mode == "zero").astype(np.float32)
         step = np.maximum(target, qt32)
         coarser = target > qt32
         mag = np.abs(cc).astype(np.float32) * qt32  # |v|
@@ -469,19 +480,54 @@ class CoefficientImage:
             out.append(requantize(c, qt, q, comp, self.deadzone, q_base=self.q_base, mode=self.mode))
         return out
 
-    def estimate_bytes(self, block_quality: np.ndarray, sample: int = 4) -> float:
-        """A size proxy that ranks quality maps like the real encoder does, for every `sample`-th
-        band of 8 block rows: per non-zero coefficient its magnitude category plus ~4 bits of
-        Huffman run/size code, plus an end-of-block code per block. Callers calibrate it with
-        one real write (the ratio drifts little between nearby maps)."""
+    def _sampled(self) -> list[tuple[slice, np.ndarray, np.ndarray, np.ndarray, np.ndarray, Component]]:
+        """Per plane, every k-th block row (about 4,000 blocks in all): what the estimate needs."""
+        if not hasattr(self, "_sample_cache"):
+            total = sum(c.shape[0] * c.shape[1] for _, c, _, _ in self._planes)
+            step = max(1, total // 4000)
+            cache = []
+            for _, coeffs, qt, comp in self._planes:
+                rows = slice(0, None, step)
+                c = np.abs(coeffs[rows].astype(np.int32)).reshape(*coeffs[rows].shape[:2], 64)
+                c[..., 0] = 0  # DC differences cost about the same in every candidate
+                qtf = np.asarray(qt, np.float32).reshape(64)
+                bits = np.where(c > 0, 4.0 + np.log2(c + 1.0), 0.0).astype(np.float32)
+                cache.append((rows, c.astype(np.float32) * qtf, bits, qtf, _base_table(comp).reshape(64).astype(np.float32), comp))
+            self._sample_cache = (cache, step)
+        return self._sample_cache
+
+    def estimate_bytes(self, block_quality: np.ndarray) -> float:
+        """A size proxy that ranks quality maps like the real encoder does, on a sample of block
+        rows: per surviving coefficient its magnitude category plus ~4 bits of Huffman run/size
+        code, plus an end-of-block code per block. Callers calibrate it with one real write (the
+        ratio drifts little between nearby maps). In "zero" mode on IJG tables it is computed
+        from cached magnitudes without requantising (a few ms for a 1920x1080 image)."""
+        bq = self._check(block_quality)
+        if self.mode != "zero" or self.q_base is not None:
+            return self._estimate_slow(bq)
+        planes, step = self._sampled()
+        bits = 0.0
+        for rows, v, kept_bits, qt, base, comp in planes:
+            q = bq if comp == "luma" else luma_to_chroma_grid(bq, self._chroma_shape(), self._factor)
+            q = np.clip(q[rows].astype(np.float32), 1.0, 100.0)
+            scale = np.where(q < 50.0, 5000.0 / q, 200.0 - 2.0 * q)[..., None]
+            target = np.clip(base * scale / 100.0, 1.0, 255.0)
+            keep = (target <= qt) | (v >= (0.5 + self.deadzone) * target)
+            bits += float((kept_bits * keep).sum()) + 2.0 * q.size
+        return bits / 8.0 * step
+
+    def _chroma_shape(self) -> tuple[int, int]:
+        return self._planes[1][1].shape[:2]
+
+    def _estimate_slow(self, bq: np.ndarray, sample: int = 4) -> float:
         bits = 0.0
         n_rows = self.grid[0]
         band = 8
         starts = list(range(0, n_rows, band * sample)) or [0]
         for r0 in starts:
-            for plane in self.requantized(block_quality, slice(r0, min(n_rows, r0 + band))):
-                a = np.abs(plane[..., :, :].astype(np.int32))
-                a[..., 0, 0] = 0  # DC differences cost about the same in every candidate
+            for plane in self.requantized(bq, slice(r0, min(n_rows, r0 + band))):
+                a = np.abs(plane.astype(np.int32))
+                a[..., 0, 0] = 0
                 nz = a > 0
                 bits += float(np.count_nonzero(nz)) * 4.0 + float(np.log2(a[nz] + 1.0).sum()) + 2.0 * a.shape[0] * a.shape[1]
         covered = sum(min(band, n_rows - r0) for r0 in starts)

@@ -66,49 +66,57 @@ def fit_to_bytes(
     estimate: Callable[[float], float] | None = None,
     tol: float = 0.01,
     max_writes: int = 6,
-) -> tuple[float, bytes] | None:
-    """Largest q in [lo, hi] whose encoding fits `target` bytes (bytes grow with q).
+    ratio: float | None = None,
+) -> tuple[float, bytes, float] | None:
+    """Largest q in [lo, hi] whose encoding fits `target` bytes (bytes grow with q), as
+    (q, data, ratio); None when even `lo` is too big.
 
     With a cheap `estimate` (bytes up to a slowly drifting factor), q is found by bisection on
-    the estimate rescaled by the last real size, and only the proposals are really encoded
-    (2-4 writes typically) until one lands within `tol` below the target. Without an estimate,
-    plain bisection on real encodes. None when even `lo` is too big.
+    the estimate times `ratio` (real/estimated bytes; pass the one a previous fit on the same
+    base returned to save a write), and only the proposals are really encoded, until one lands
+    within `tol` below the target. Without an estimate: plain bisection on real encodes.
     """
-    data = encode(lo)
-    if len(data) > target:
-        return None
-    best = (lo, data)
-    if estimate is None:
-        for _ in range(9):
-            if len(best[1]) >= target * (1 - tol) or hi - lo < 0.05:
-                break
-            mid = (lo + hi) / 2
-            data = encode(mid)
-            if len(data) <= target:
-                lo, best = mid, (mid, data)
-            else:
-                hi = mid
-        return best
-    ratio = len(data) / max(estimate(lo), 1.0)
-    goal = target * (1 - tol / 2)
-    for _ in range(max_writes):
-        if len(best[1]) >= target * (1 - tol) or hi - lo < 0.05:
-            break
-        a, b = lo, hi
-        for _ in range(10):
-            mid = (a + b) / 2
-            if estimate(mid) * ratio <= goal:
-                a = mid
-            else:
-                b = mid
-        q = a if a > lo else (lo + hi) / 2
+    best: tuple[float, bytes] | None = None
+
+    def consider(q: float) -> int:
+        """Encode at q, keep it if it is the best fit so far; returns its size."""
+        nonlocal best
         data = encode(q)
-        ratio = len(data) / max(estimate(q), 1.0)
-        if len(data) <= target:
-            lo, best = q, (q, data)
-        else:
-            hi = q
-    return best
+        if len(data) <= target and (best is None or q > best[0]):
+            best = (q, data)
+        return len(data)
+
+    def done() -> bool:
+        return best is not None and len(best[1]) >= target * (1 - tol)
+
+    if estimate is not None:
+        if ratio is None:
+            size = consider(lo)
+            if size > target:
+                return None
+            ratio = size / max(estimate(lo), 1.0)
+        goal, a_lo, a_hi = target * (1 - tol / 2), lo, hi
+        for _ in range(max_writes):
+            if done() or a_hi - a_lo < 0.05:
+                break
+            a, b = a_lo, a_hi
+            for _ in range(8):
+                mid = (a + b) / 2
+                a, b = (mid, b) if estimate(mid) * ratio <= goal else (a, mid)
+            q = a if a > a_lo else (a_lo + a_hi) / 2
+            size = consider(q)
+            ratio = size / max(estimate(q), 1.0)
+            a_lo, a_hi = (q, a_hi) if size <= target else (a_lo, q)
+        lo, hi = (best[0] if best is not None else lo), a_hi
+    if best is None and consider(lo) > target:
+        return None
+    for _ in range(9 if estimate is None else 4):  # real bisection: no estimate, or it missed
+        if done() or hi - lo < 0.01:
+            break
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if consider(mid) <= target else (lo, mid)
+    assert best is not None
+    return best[0], best[1], ratio if ratio is not None else 1.0
 
 
 def refine_priority(w: np.ndarray, ssm_blocks: np.ndarray, mix: float = 0.5) -> np.ndarray:
