@@ -18,6 +18,10 @@ class ModelConfig:
     dual_decoder: bool = True
     input_size: tuple[int, int] = (288, 384)  # (height, width)
     output_blur: float = 0.0  # Gaussian sigma (input pixels) on predicted maps; chosen on validation data
+    # SSM from maps scaled to max 1 (the ground truth's convention, spec eq. 2 DECISION). For a
+    # model trained on saliency only (the intuitive approach) this makes attention drawn away
+    # from a blurred object count as a shift elsewhere, as it does in human data.
+    shift_from_normalized: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)

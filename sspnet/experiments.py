@@ -103,7 +103,11 @@ def train_shift(
         (fold_dir / "split.json").write_text(
             json.dumps({n: [scenes[i].scene_id for i in idx] for n, idx in asdict(fold).items()})
         )
-        model = load_model(init, device="cpu").train() if init else build_model(model_config, pretrained_backbone)
+        if init:  # shift training learns eq. 2 on raw decoder outputs, as in the paper
+            model = load_model(init, device="cpu").train()
+            model.config = replace(model.config, shift_from_normalized=False)
+        else:
+            model = build_model(model_config, pretrained_backbone)
         train_set = ShiftDataset([scenes[i] for i in fold.train], size=size)
         val_set = ShiftDataset([scenes[i] for i in fold.val], size=size)
         fold_cfg = replace(cfg, mode="shift", extra={**cfg.extra, "data": str(root), "fold": k})

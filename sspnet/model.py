@@ -99,7 +99,14 @@ class SSPNet(nn.Module):
         f_r, f_d = zip(*(f.split(b) for f in self.encode(torch.cat([pristine, distorted]))))
         sm_r = self.decode(f_r, "r", size)
         sm_d = self.decode(f_d, "d", size)
-        return {"sm_r": sm_r, "sm_d": sm_d, "ssm": F.relu(sm_d - sm_r)}
+        return {"sm_r": sm_r, "sm_d": sm_d, "ssm": self.shift(sm_d, sm_r)}
+
+    def shift(self, sm_d: torch.Tensor, sm_r: torch.Tensor) -> torch.Tensor:
+        """Eq. 2, SSM = ReLU(SM_d - SM_r); on max-1 maps when the config asks for it."""
+        if self.config.shift_from_normalized:
+            top = lambda m: m / m.amax(dim=(-2, -1), keepdim=True).clamp_min(1e-6)  # noqa: E731
+            sm_d, sm_r = top(sm_d), top(sm_r)
+        return F.relu(sm_d - sm_r)
 
     def saliency(self, x: torch.Tensor, which: str = "r") -> torch.Tensor:
         return self.decode(self.encode(x), which, x.shape[-2:])
@@ -170,7 +177,7 @@ class SSPNet(nn.Module):
                 raise ValueError(f"distorted images must have the pristine size {cache.shape}, got {shapes}")
             with self._autocast():
                 sm_d = self.saliency(x, "d").float()
-            ssm = F.relu(sm_d - cache.sm)
+            ssm = self.shift(sm_d, cache.sm)
             for s, d in zip(self._to_maps(ssm, boxes, shapes), self._to_maps(sm_d, boxes, shapes)):
                 out.append(ShiftPrediction(ssm=s, sm_pristine=sm_r_map.copy(), sm_distorted=d))
         return out

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -19,10 +20,12 @@ from .model import SSPNet, resolve_device
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 
-# name -> (file in sspnet/weights/, SHA-256 of that file)
-ZOO: dict[str, tuple[str, str]] = {
-    # MobileNetV2 `default` config trained on OSIE + EyeCrowd human fixations (docs/MODEL_CARD.md)
-    "default": ("default.safetensors", "f03e39fc6f6796116bd7ff0176aab96873b48830e8d6309df0085ddfbe77ad1e"),
+# name -> (file in sspnet/weights/, SHA-256 of that file, inference settings over the file's config)
+ZOO: dict[str, tuple[str, str, dict]] = {
+    # MobileNetV2 `default` config trained on OSIE + EyeCrowd human fixations (docs/MODEL_CARD.md);
+    # trained on saliency only, so its shift is the intuitive approach on max-1 maps.
+    "default": ("default.safetensors", "f03e39fc6f6796116bd7ff0176aab96873b48830e8d6309df0085ddfbe77ad1e",
+                {"shift_from_normalized": True}),
 }
 
 
@@ -92,8 +95,9 @@ def model_from_checkpoint(path: str | os.PathLike) -> SSPNet:
 
 def load_model(name_or_path: str = "default", device: str = "auto") -> SSPNet:
     """A trained SSPNet in eval mode: a zoo name (checked against its SHA-256) or a checkpoint path."""
+    overrides: dict = {}
     if name_or_path in ZOO:
-        filename, digest = ZOO[name_or_path]
+        filename, digest, overrides = ZOO[name_or_path]
         path = WEIGHTS_DIR / filename
         if not path.is_file():
             raise WeightsError(f"the packaged weights {path} are missing; reinstall sspcodec")
@@ -106,7 +110,10 @@ def load_model(name_or_path: str = "default", device: str = "auto") -> SSPNet:
         raise WeightsError("no trained weights yet for 'default': train one with `sspnet train` and pass its path")
     else:
         raise WeightsError(f"'{name_or_path}' is neither a known model {sorted(ZOO)} nor a checkpoint file")
-    model = model_from_checkpoint(path).to(resolve_device(device)).eval()
+    model = model_from_checkpoint(path)
+    if overrides:
+        model.config = replace(model.config, **overrides)
+    model = model.to(resolve_device(device)).eval()
     if model.device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
     return model
