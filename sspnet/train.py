@@ -233,7 +233,11 @@ def fit(
             best, best_epoch, bad = val, epoch + 1, 0
             if cfg.mode == "saliency":
                 model.tie_decoders()
-            save_checkpoint(model, best_path, {**info, "best_epoch": best_epoch, "val_loss": best})
+            best_info = {**info, "best_epoch": best_epoch, "val_loss": best}
+            save_checkpoint(model, best_path, best_info)
+            # the same config and run record, readable without opening the weights
+            best_path.with_suffix(".json").write_text(
+                json.dumps({"config": model.config.to_dict(), "info": best_info}, indent=1))
         else:
             bad += 1
         tqdm.write(

@@ -106,7 +106,7 @@ def saliency_run(sets, tmp_path_factory):
 
 def test_fit_writes_run_folder_and_losses_are_finite(saliency_run) -> None:
     out, result = saliency_run
-    for name in ("best.safetensors", "state.pt", "history.json"):
+    for name in ("best.safetensors", "best.json", "state.pt", "history.json"):
         assert (out / name).is_file(), name
     history = json.loads((out / "history.json").read_text())
     assert history == result.history and [h["epoch"] for h in history] == [1, 2]
@@ -114,6 +114,8 @@ def test_fit_writes_run_folder_and_losses_are_finite(saliency_run) -> None:
         assert math.isfinite(h["train_loss"]) and math.isfinite(h["val_loss"]) and h["images_per_s"] > 0
     assert history[1]["train_loss"] < history[0]["train_loss"]  # it learns something
     assert result.best_path == out / "best.safetensors" and not result.stopped_early
+    record = json.loads((out / "best.json").read_text())
+    assert record["info"]["best_epoch"] == result.best_epoch and "backbone" in record["config"]
     assert result.best_val_loss == min(h["val_loss"] for h in history)
     assert result.best_epoch == 1 + int(np.argmin([h["val_loss"] for h in history]))
 
