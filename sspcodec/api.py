@@ -5,7 +5,6 @@ fitted to the budget -> decode -> predicted SSMs in batches -> pick -> refine ->
 """
 from __future__ import annotations
 
-import io
 import os
 import time
 from dataclasses import asdict, dataclass, field
@@ -19,7 +18,7 @@ from sspnet import SSPNet, load_model
 
 from .backends import get_backend
 from .blocks import CoefficientImage, luma_block_shape, prefilter_image
-from .io import parse_size, read_image
+from .io import decode_jpeg, parse_size, read_image
 from .quality import psnr
 from .optimize import DEFAULT_SHAPES, Shape, block_priority, fit_to_bytes, quality_map, refine_priority, shift_score
 
@@ -80,10 +79,6 @@ class CompressResult:
 
         return write_bytes_atomic(path, self.data)
 
-
-def _decode(data: bytes) -> np.ndarray:
-    with Image.open(io.BytesIO(data)) as im:
-        return np.asarray(im.convert("RGB"))
 
 
 class Encoder:
@@ -160,7 +155,7 @@ class Encoder:
             """(predicted SSM, PSNR in dB) of each encoding."""
             nonlocal evals
             evals += len(datas)
-            decoded = [_decode(d) for d in datas]
+            decoded = [decode_jpeg(d) for d in datas]
             preds = self.model.predict_shift_cached(cache, decoded, self.batch_size)
             return [(p.ssm, psnr(rgb, d)) for p, d in zip(preds, decoded)]
 

@@ -359,3 +359,9 @@ __all__ = [
     "read_image",
     "write_bytes_atomic",
 ]
+
+
+def decode_jpeg(data: bytes) -> np.ndarray:
+    """JPEG (or any image) bytes -> HxWx3 uint8 RGB, in memory (what a viewer would see)."""
+    with Image.open(io.BytesIO(data)) as im:
+        return np.asarray(im.convert("RGB"))

@@ -11,16 +11,13 @@ from PIL import Image
 from sspnet.visualize import colorize, overlay, panel_grid
 
 from .api import CompressResult
+from .io import decode_jpeg
 
-
-def _decode(data: bytes) -> np.ndarray:
-    with Image.open(io.BytesIO(data)) as im:
-        return np.asarray(im.convert("RGB"))
 
 
 def render_report(original: np.ndarray, result: CompressResult) -> np.ndarray:
     """Both SSM panels share one colour scale so their brightness compares honestly."""
-    out = _decode(result.data)
+    out = decode_jpeg(result.data)
     b = result.baseline
     vmax = max(float(result.ssm.max()), float(result.baseline_ssm.max()), 1e-6)
     q = result.quality_map
