@@ -146,7 +146,7 @@ class Encoder:
         rgb = read_image(image)
         h, w = rgb.shape[:2]
         cache = self.model.prepare(rgb)
-        sm_r = self.model._to_maps(cache.sm, [cache.box], [cache.shape])[0]
+        sm_r = self.model.cached_saliency(cache)
         evals = 1
         grid = luma_block_shape(h, w)
         prio = block_priority(sm_r if priority is None else priority, grid)

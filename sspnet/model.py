@@ -165,11 +165,15 @@ class SSPNet(nn.Module):
             sm = self.saliency(x, "r")
         return PristineCache(shapes[0], boxes[0], sm.float())
 
+    def cached_saliency(self, cache: PristineCache) -> np.ndarray:
+        """SM_r of a prepared pristine image at its own size (no new model evaluation)."""
+        return self._to_maps(cache.sm, [cache.box], [cache.shape])[0]
+
     @torch.inference_mode()
     def predict_shift_cached(
         self, cache: PristineCache, distorted: list[ImageLike], batch_size: int = 8
     ) -> list[ShiftPrediction]:
-        sm_r_map = self._to_maps(cache.sm, [cache.box], [cache.shape])[0]
+        sm_r_map = self.cached_saliency(cache)
         out: list[ShiftPrediction] = []
         for i in range(0, len(distorted), batch_size):
             x, boxes, shapes = self._to_input(distorted[i : i + batch_size])
