@@ -196,7 +196,13 @@ def info() -> None:
     from .configs import CONFIGS
     from .zoo import ZOO
 
-    typer.echo("configs: " + ", ".join(sorted(CONFIGS)))
+    from .model import build_model, count_parameters
+
+    typer.echo("configs (parameters):")
+    for name in sorted(CONFIGS):
+        c = CONFIGS[name]
+        typer.echo(f"  {name:24} {count_parameters(build_model(name)) / 1e6:6.2f} M  backbone {c.backbone}, "
+                   f"transformer blocks {'/'.join(map(str, c.depths))}, {'dual' if c.dual_decoder else 'single'} decoder")
     typer.echo("backbones: " + ", ".join(available_backbones()))
     typer.echo("packaged weights: " + (", ".join(sorted(ZOO)) or "none"))
 

@@ -358,7 +358,8 @@ def test_cli_help(runner, command) -> None:
 def test_cli_info_lists_configs(runner) -> None:
     result = runner.invoke(app, ["info"])
     assert result.exit_code == 0, result.output
-    assert "configs:" in result.output and "default" in result.output and "paper-resnet50" in result.output
+    assert "configs (parameters):" in result.output and "default" in result.output
+    assert "paper-resnet50" in result.output and "82.93 M" in result.output  # the paper's ~83M
 
 
 def test_cli_train_errors(runner, tmp_path, data_root) -> None:
