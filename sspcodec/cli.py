@@ -30,9 +30,17 @@ def _fail(msg: str, code: int = 2) -> None:
 
 
 def _options(max_bytes, bpp, max_shift, quality) -> dict:
+    """The one budget asked for, checked before any work starts."""
+    from .io import parse_size
+
     given = {k: v for k, v in (("max_bytes", max_bytes), ("bpp", bpp), ("max_shift", max_shift), ("quality", quality)) if v is not None}
     if len(given) > 1:
         _fail("choose one target: --max-bytes, --bpp, --max-shift or --quality")
+    if max_bytes is not None:
+        try:
+            given["max_bytes"] = parse_size(max_bytes)
+        except ValueError as exc:
+            _fail(str(exc))
     return given
 
 
