@@ -147,3 +147,21 @@ def decode_spatial(version: str, data: bytes) -> np.ndarray:
     if pixels.ndim == 3 and pixels.shape[2] == 1:
         pixels = pixels[:, :, 0]
     return pixels
+
+
+class JpeglibBackend:
+    """A back-end that is one of jpeglib's bundled libjpeg flavours (`version`)."""
+
+    name = ""
+    version = ""
+    supports_dct = True
+
+    def encode(
+        self, rgb: np.ndarray, quality: int, *, subsampling: str = "4:2:0", optimize: bool = True, progressive: bool = False
+    ) -> bytes:
+        """Encode with the flavour's own quantisation tables scaled to *quality*."""
+        return encode_spatial(self.version, rgb, quality, subsampling=subsampling, optimize=optimize, progressive=progressive)
+
+    def decode(self, data: bytes) -> np.ndarray:
+        """Decode with the same flavour (ISLOW IDCT, fancy upsampling)."""
+        return decode_spatial(self.version, data)

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._libjpeg import MOZJPEG_VERSION, decode_spatial, encode_spatial
+from ._libjpeg import MOZJPEG_VERSION, JpeglibBackend
 
 
-class MozjpegBackend:
+class MozjpegBackend(JpeglibBackend):
     """JPEG through mozjpeg.
 
     mozjpeg's default profile always writes a progressive scan script and
@@ -19,32 +19,14 @@ class MozjpegBackend:
     """
 
     name = "mozjpeg"
-    supports_dct = True
+    version = MOZJPEG_VERSION
 
-    def encode(
-        self,
-        rgb: np.ndarray,
-        quality: int,
-        *,
-        subsampling: str = "4:2:0",
-        optimize: bool = True,
-        progressive: bool = False,
-    ) -> bytes:
-        """Encode with mozjpeg; sequential baseline unless *progressive*."""
-        data = encode_spatial(
-            MOZJPEG_VERSION,
-            rgb,
-            quality,
-            subsampling=subsampling,
-            optimize=optimize,
-            progressive=True,  # what mozjpeg does anyway; be explicit
-        )
+    def encode(self, rgb: np.ndarray, quality: int, **options) -> bytes:
+        """Encode with mozjpeg; sequential baseline unless ``progressive=True``."""
+        progressive = options.pop("progressive", False)
+        data = super().encode(rgb, quality, progressive=True, **options)  # what mozjpeg does anyway
         if progressive:
             return data
         from ..blocks import transcode_baseline  # lazy: blocks imports us
 
-        return transcode_baseline(data, optimize=optimize)
-
-    def decode(self, data: bytes) -> np.ndarray:
-        """Decode with mozjpeg's decoder (libjpeg-turbo derived)."""
-        return decode_spatial(MOZJPEG_VERSION, data)
+        return transcode_baseline(data, optimize=options.get("optimize", True))
