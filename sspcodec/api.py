@@ -159,6 +159,7 @@ class Encoder:
             preds = self.model.predict_shift_cached(cache, decoded, self.batch_size)
             return [(p.ssm, psnr(rgb, d)) for p, d in zip(preds, decoded)]
 
+        known = None  # (quality, bytes) of a plain JPEG already made for the budget
         if max_shift is not None:
             return self._min_bytes(rgb, prio, max_shift, predict, sm_r, t0, lambda: evals)
         if max_bytes is not None:
@@ -172,8 +173,9 @@ class Encoder:
             q = DEFAULT_QUALITY if quality is None else int(quality)
             if not 1 <= q <= 100:
                 raise CompressError(f"quality must be in 1..100, got {q}")
-            target, words = len(self.plain(rgb, q)), f"the bytes of a plain quality-{q} JPEG"
-        out = self._at_bytes(rgb, prio, target, predict)
+            known = (q, self.plain(rgb, q))
+            target, words = len(known[1]), f"the bytes of a plain quality-{q} JPEG"
+        out = self._at_bytes(rgb, prio, target, predict, plain=known)
         if out is None:
             raise CompressError(f"{target} bytes is too small for this {w}x{h} image even at quality 1")
         data, qmap, ssm, base = out
@@ -182,10 +184,11 @@ class Encoder:
             evals, time.perf_counter() - t0, sm_r, ssm, base[1],
         )
 
-    def _at_bytes(self, rgb, prio, target, predict, shapes=None, refine_steps=None):
-        """Best of the candidate shapes at `target` bytes, refined towards where shift appears."""
+    def _at_bytes(self, rgb, prio, target, predict, shapes=None, refine_steps=None, plain=None):
+        """Best of the candidate shapes at `target` bytes, refined towards where shift appears.
+        `plain`: the (quality, bytes) plain JPEG that set the budget, when there is one."""
         h, w = rgb.shape[:2]
-        q_plain, plain_data = self.plain_at_bytes(rgb, target)
+        q_plain, plain_data = plain if plain is not None else self.plain_at_bytes(rgb, target)
         candidates: list[tuple[bytes, np.ndarray, Shape]] = []
         bases: dict[tuple, CoefficientImage] = {}
         ratios: dict = {}
@@ -247,8 +250,8 @@ class Encoder:
         quick = self.shapes[:3]
         while lo <= hi:
             q = (lo + hi) // 2
-            target = len(self.plain(rgb, q))
-            out = self._at_bytes(rgb, prio, target, predict, shapes=quick, refine_steps=0)
+            data = self.plain(rgb, q)
+            out = self._at_bytes(rgb, prio, len(data), predict, shapes=quick, refine_steps=0, plain=(q, data))
             if out is not None and shift_score(out[2]) <= max_shift:
                 found, hi = out, q - 1
             else:
