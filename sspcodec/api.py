@@ -9,7 +9,7 @@ import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -19,10 +19,10 @@ from sspnet import SSPNet, load_model
 from .backends import get_backend
 from .blocks import CoefficientImage, luma_block_shape, prefilter_image
 from .io import decode_jpeg, parse_size, read_image
-from .quality import psnr
 from .optimize import DEFAULT_SHAPES, Shape, block_priority, fit_to_bytes, quality_map, refine_priority, shift_score
+from .quality import psnr
 
-ImageInput = Union[str, os.PathLike, bytes, np.ndarray, Image.Image]
+ImageInput = str | os.PathLike | bytes | np.ndarray | Image.Image
 DEFAULT_QUALITY = 85
 MIN_QUALITY = 20
 

@@ -593,7 +593,7 @@ def encode_with_quality_map(
     h, w = pixels.shape[:2]
     bq = map_to_luma_grid(quality_map, (h, w), reduce=reduce)
     if q_max is None:
-        qmax = int(math.ceil(float(bq.max()) - 1e-9))
+        qmax = math.ceil(float(bq.max()) - 1e-9)
     else:
         qmax = int(q_max)
         if qmax != q_max or not 1 <= qmax <= 100:
@@ -611,9 +611,9 @@ def encode_with_quality_map(
 
 __all__ = [
     "AC_LIMIT",
-    "CoefficientImage",
     "DC_LIMIT",
     "DEFAULT_DEADZONE",
+    "CoefficientImage",
     "encode_with_quality_map",
     "luma_block_shape",
     "luma_to_chroma_grid",

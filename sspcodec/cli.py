@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -56,13 +55,13 @@ DEVICE = typer.Option("auto", "--device", help="auto, cpu or cuda.")
 @app.command()
 def compress(
     src: Path = typer.Argument(..., help="Input image (PNG, JPEG, TIFF, WebP, ...)."),
-    out: Optional[Path] = typer.Option(None, "-o", "--out", help="Output JPEG (default: IN with .sspcodec.jpg)."),
-    max_bytes: Optional[str] = MAX_BYTES,
-    bpp: Optional[float] = BPP,
-    max_shift: Optional[float] = MAX_SHIFT,
-    quality: Optional[int] = QUALITY,
+    out: Path | None = typer.Option(None, "-o", "--out", help="Output JPEG (default: IN with .sspcodec.jpg)."),
+    max_bytes: str | None = MAX_BYTES,
+    bpp: float | None = BPP,
+    max_shift: float | None = MAX_SHIFT,
+    quality: int | None = QUALITY,
     backend: str = BACKEND,
-    report: Optional[Path] = typer.Option(None, "--report", help="Also write a side-by-side PNG with heatmaps and numbers."),
+    report: Path | None = typer.Option(None, "--report", help="Also write a side-by-side PNG with heatmaps and numbers."),
     as_json: bool = typer.Option(False, "--json", help="Print the figures as JSON (bytes, bpp, shift, plain-JPEG figures)."),
     model: str = MODEL,
     device: str = DEVICE,
@@ -105,15 +104,15 @@ def compress(
 def batch(
     in_dir: Path = typer.Argument(..., help="Folder of images (searched recursively)."),
     out_dir: Path = typer.Argument(..., help="Output folder (same tree, .jpg files)."),
-    max_bytes: Optional[str] = MAX_BYTES,
-    bpp: Optional[float] = BPP,
-    max_shift: Optional[float] = MAX_SHIFT,
-    quality: Optional[int] = QUALITY,
+    max_bytes: str | None = MAX_BYTES,
+    bpp: float | None = BPP,
+    max_shift: float | None = MAX_SHIFT,
+    quality: int | None = QUALITY,
     backend: str = BACKEND,
     workers: int = typer.Option(1, "--workers", "-j", help="Parallel worker processes (each loads the model)."),
     model: str = MODEL,
     device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
-    log: Optional[Path] = typer.Option(None, "--log", help="Append one JSON line per image to this file."),
+    log: Path | None = typer.Option(None, "--log", help="Append one JSON line per image to this file."),
 ) -> None:
     """Re-encode a folder; rerun the same command to resume (finished outputs are skipped)."""
     from .batch import run_batch
@@ -135,7 +134,7 @@ def ssm(
     pristine: Path = typer.Argument(..., help="The original image."),
     distorted: Path = typer.Argument(..., help="A distorted version of it (same size), e.g. a JPEG."),
     out: Path = typer.Option(Path("ssm.png"), "-o", "--out", help="Heatmap overlay PNG of the saliency shift map."),
-    raw: Optional[Path] = typer.Option(None, "--raw", help="Also write the raw map (.npy float32 or 16-bit .png)."),
+    raw: Path | None = typer.Option(None, "--raw", help="Also write the raw map (.npy float32 or 16-bit .png)."),
     model: str = MODEL,
     device: str = DEVICE,
 ) -> None:

@@ -7,8 +7,8 @@ byte budget, so every candidate costs the same bytes and the model only has to r
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import cv2
 import numpy as np

@@ -14,7 +14,6 @@ from .api import CompressResult
 from .io import decode_jpeg
 
 
-
 def render_report(original: np.ndarray, result: CompressResult) -> np.ndarray:
     """Both SSM panels share one colour scale so their brightness compares honestly."""
     out = decode_jpeg(result.data)

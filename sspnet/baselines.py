@@ -16,18 +16,19 @@ number of fixations or its peak scaling. Pure numpy (+ OpenCV resizing, as in `s
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Protocol
+from typing import Protocol
 
 import cv2
 import numpy as np
 
 __all__ = [
+    "GRID",
     "AverageMap",
     "Baseline",
     "CenterBias",
-    "GRID",
     "baseline_from_dict",
     "load_baseline",
     "mean_grid_map",
@@ -109,7 +110,7 @@ class CenterBias:
             raise ValueError(f"cov must be symmetric positive definite, got {self.cov}")
 
     @classmethod
-    def fit(cls, maps: Iterable[np.ndarray], grid: int = GRID) -> "CenterBias":
+    def fit(cls, maps: Iterable[np.ndarray], grid: int = GRID) -> CenterBias:
         """Mean and covariance of the average training map on a `grid` x `grid` lattice."""
         p = mean_grid_map(maps, grid)
         xs, ys = grid_coordinates((grid, grid))
@@ -149,7 +150,7 @@ class CenterBias:
         return {"type": "center_bias", "mean": list(self.mean), "cov": [list(r) for r in self.cov]}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "CenterBias":
+    def from_dict(cls, d: dict) -> CenterBias:
         mean = tuple(float(v) for v in d["mean"])
         cov = tuple(tuple(float(v) for v in row) for row in d["cov"])
         return cls(mean, cov)  # type: ignore[arg-type]
@@ -168,7 +169,7 @@ class AverageMap:
         object.__setattr__(self, "grid_map", a)
 
     @classmethod
-    def fit(cls, maps: Iterable[np.ndarray], grid: int = GRID) -> "AverageMap":
+    def fit(cls, maps: Iterable[np.ndarray], grid: int = GRID) -> AverageMap:
         p = mean_grid_map(maps, grid)
         return cls(p / p.max())
 
@@ -183,7 +184,7 @@ class AverageMap:
         return {"type": "average_map", "grid_map": np.round(self.grid_map, 7).tolist()}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "AverageMap":
+    def from_dict(cls, d: dict) -> AverageMap:
         return cls(np.asarray(d["grid_map"], dtype=np.float64))
 
 

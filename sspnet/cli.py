@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 
@@ -23,13 +22,13 @@ def _fail(msg: str) -> None:
 
 @app.command()
 def train(
-    data: List[Path] = typer.Option(..., "--data", "-d", help="Dataset folder; repeat for several. OSIE/EyeCrowd format "
+    data: list[Path] = typer.Option(..., "--data", "-d", help="Dataset folder; repeat for several. OSIE/EyeCrowd format "
                                     "(stimuli/ + eye/fixations.mat) in saliency mode, a shift layout (manifest.csv) in shift mode."),
     out: Path = typer.Option(Path("runs/sspnet"), "--out", "-o", help="Run folder: checkpoints, state for resuming, history."),
     mode: str = typer.Option("saliency", help="'saliency' (single images, human maps) or 'shift' (pristine/distorted pairs, eq. 9)."),
     config: str = typer.Option("default", help="Model config: default, paper-resnet50, ... (see `sspnet info`)."),
     pretrained: bool = typer.Option(True, help="Start from ImageNet weights of the backbone."),
-    init: Optional[str] = typer.Option(None, help="Shift mode: start from a trained checkpoint or zoo name (e.g. default)."),
+    init: str | None = typer.Option(None, help="Shift mode: start from a trained checkpoint or zoo name (e.g. default)."),
     folds: int = typer.Option(0, help="k-fold cross-validation (one fold tests, one validates); 0 = one fixed holdout split."),
     holdout: float = typer.Option(0.2, help="Fraction of images held out for testing when --folds 0."),
     epochs: int = typer.Option(50, help="Maximum epochs (paper: 50)."),
@@ -40,7 +39,7 @@ def train(
     workers: int = typer.Option(2, help="Data loading processes."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
     seed: int = typer.Option(0, help="Seed for splits, shuffling and flips."),
-    max_steps: Optional[int] = typer.Option(None, help="Cap steps per epoch (quick runs)."),
+    max_steps: int | None = typer.Option(None, help="Cap steps per epoch (quick runs)."),
     freeze_stem: bool = typer.Option(False, help="Freeze the backbone up to its stride-8 tap (about 1/3 faster on CPU)."),
     grey_prob: float = typer.Option(0.0, help="Probability of showing a training image in greyscale (augmentation)."),
 ) -> None:
@@ -70,7 +69,7 @@ def train(
 @app.command()
 def predict(
     image: Path = typer.Argument(..., help="Pristine image, or a folder of images."),
-    distorted: Optional[Path] = typer.Argument(None, help="Distorted version (same size): also writes the shift map."),
+    distorted: Path | None = typer.Argument(None, help="Distorted version (same size): also writes the shift map."),
     out: Path = typer.Option(Path("sspnet-out"), "--out", "-o", help="Output folder."),
     model: str = typer.Option("default", help="Zoo name or checkpoint (.safetensors)."),
     raw: str = typer.Option("png", help="Raw map format: 'png' (16-bit) or 'npy' (float32)."),
@@ -134,12 +133,12 @@ def predict(
 @app.command("eval")
 def eval_(
     model: str = typer.Option("default", help="Zoo name or checkpoint (.safetensors)."),
-    data: List[Path] = typer.Option(..., "--data", "-d", help="Dataset folder(s), as for training."),
+    data: list[Path] = typer.Option(..., "--data", "-d", help="Dataset folder(s), as for training."),
     out: Path = typer.Option(Path("sspnet-eval"), "--out", "-o", help="Folder for per_image.csv and results.md."),
     mode: str = typer.Option("saliency", help="'saliency' (human maps) or 'shift' (a shift layout)."),
-    split: Optional[Path] = typer.Option(None, help="A run's split.json: evaluates its --subset and fits baselines on its training images."),
+    split: Path | None = typer.Option(None, help="A run's split.json: evaluates its --subset and fits baselines on its training images."),
     subset: str = typer.Option("test", help="Which subset of --split to evaluate."),
-    intuitive: Optional[str] = typer.Option(None, help="Shift mode: a saliency-only model scored as the 'intuitive approach'."),
+    intuitive: str | None = typer.Option(None, help="Shift mode: a saliency-only model scored as the 'intuitive approach'."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
     workers: int = typer.Option(0, help="Data loading processes."),
 ) -> None:
@@ -172,7 +171,7 @@ def build_shift(
     out: Path = typer.Option(..., "--out", "-o", help="Folder for the shift layout (manifest.csv, images, maps)."),
     distortions: str = typer.Option("contrast,jpeg,motion_blur", help="Comma-separated distortion kinds."),
     levels: str = typer.Option("1,2,3", help="Comma-separated levels (1 perceptible .. 3 very annoying)."),
-    limit: Optional[int] = typer.Option(None, help="Use only the first N images (quick runs)."),
+    limit: int | None = typer.Option(None, help="Use only the first N images (quick runs)."),
     overwrite: bool = typer.Option(False, help="Replace an existing layout."),
 ) -> None:
     """Build a CUID-VSS-style shift layout from fixations + synthetic distortions.
@@ -194,9 +193,8 @@ def info() -> None:
     """List model configs (with parameter counts), backbones and packaged weights."""
     from .backbones import available_backbones
     from .configs import CONFIGS
-    from .zoo import ZOO
-
     from .model import build_model, count_parameters
+    from .zoo import ZOO
 
     typer.echo("configs (parameters):")
     for name in sorted(CONFIGS):

@@ -27,7 +27,7 @@ class ModelConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "ModelConfig":
+    def from_dict(cls, d: dict) -> ModelConfig:
         known = {k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items() if k in cls.__dataclass_fields__}
         return cls(**known)
 
@@ -57,7 +57,7 @@ CONFIGS["default-no-transformer"] = replace(CONFIGS["default"], depths=(0, 0, 0)
 CONFIGS["default-single-decoder"] = replace(CONFIGS["default"], dual_decoder=False)
 
 
-def get_config(name_or_config: "str | ModelConfig | dict") -> ModelConfig:
+def get_config(name_or_config: str | ModelConfig | dict) -> ModelConfig:
     if isinstance(name_or_config, ModelConfig):
         return name_or_config
     if isinstance(name_or_config, dict):

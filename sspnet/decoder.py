@@ -5,6 +5,8 @@ upsamples to the output stride. A sigmoid keeps the map in [0, 1] like the 8-bit
 """
 from __future__ import annotations
 
+import itertools
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -40,7 +42,7 @@ class SaliencyDecoder(nn.Module):
         self.stage2 = conv_bn_relu(d2, d1)
         self.stage3 = conv_bn_relu(d1, stage3)
         widths = (stage3, *tail)
-        self.tail = nn.ModuleList(conv_bn_relu(a, b) for a, b in zip(widths[:-1], widths[1:]))
+        self.tail = nn.ModuleList(conv_bn_relu(a, b) for a, b in itertools.pairwise(widths))
         self.head = nn.Conv2d(widths[-1], 1, 3, padding=1)
 
     def logits(self, f1: torch.Tensor, f2: torch.Tensor, f3: torch.Tensor) -> torch.Tensor:

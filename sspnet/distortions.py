@@ -24,31 +24,31 @@ over a continuous strength.
 from __future__ import annotations
 
 import io
-from typing import Callable
+from collections.abc import Callable
 
 import cv2
 import numpy as np
 from PIL import Image
 
 __all__ = [
-    "CONTRAST_LEVELS",
-    "JPEG_LEVELS",
-    "MOTION_BLUR_LEVELS",
-    "GAUSSIAN_BLUR_LEVELS",
-    "LEVELS",
-    "DISTORTIONS",
     "ALIASES",
-    "contrast_change",
-    "jpeg",
-    "motion_blur",
-    "gaussian_blur",
-    "contrast_factor",
-    "jpeg_quality",
-    "motion_blur_length",
-    "gaussian_sigma",
-    "motion_blur_kernel",
-    "distort",
+    "CONTRAST_LEVELS",
+    "DISTORTIONS",
+    "GAUSSIAN_BLUR_LEVELS",
+    "JPEG_LEVELS",
+    "LEVELS",
+    "MOTION_BLUR_LEVELS",
     "canonical_kind",
+    "contrast_change",
+    "contrast_factor",
+    "distort",
+    "gaussian_blur",
+    "gaussian_sigma",
+    "jpeg",
+    "jpeg_quality",
+    "motion_blur",
+    "motion_blur_kernel",
+    "motion_blur_length",
 ]
 
 LEVELS: tuple[int, ...] = (1, 2, 3)

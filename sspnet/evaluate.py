@@ -25,7 +25,7 @@ import csv
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import cv2
 import numpy as np
@@ -35,8 +35,9 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from . import stats
+from .device import autocast, resolve_device
 from .metrics import DISTRIBUTION_METRICS, HIGHER_IS_BETTER, LOCATION_METRICS, METRICS
-from .model import SSPNet, resolve_device
+from .model import SSPNet
 
 __all__ = [
     "SALIENCY_METRICS",
@@ -67,7 +68,7 @@ LABELS: dict[str, str] = {"cc": "CC", "sim": "SIM", "kld": "KLD", "nss": "NSS", 
 
 Predictor = Callable[[dict], np.ndarray]
 """A batch dict -> (B, H, W) float maps on the batch's canvas."""
-PredictorLike = Union[SSPNet, Predictor, Any]  # Any: an object with .predict(shape) (a baseline)
+PredictorLike = SSPNet | Predictor | Any  # Any: an object with .predict(shape) (a baseline)
 
 
 # ---------------------------------------------------------------- pure per-image core
@@ -121,13 +122,6 @@ def _maps(x: torch.Tensor | np.ndarray) -> np.ndarray:
     return a
 
 
-def _autocast(device: torch.device) -> contextlib.AbstractContextManager:
-    """bf16 autocast on CUDA only: halves inference memory/time; CPU bf16 is slow, so fp32 there."""
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
-
 def _model_device(model: torch.nn.Module) -> torch.device:
     return next(model.parameters()).device
 
@@ -143,7 +137,7 @@ def model_predictor(model: SSPNet, which: str = "r", key: str = "image") -> Pred
     def predict(batch: dict) -> np.ndarray:
         device = _model_device(model)
         x = _input(batch, key, device)
-        with _autocast(device):
+        with autocast(device):
             return _maps(model.saliency(x, which))
 
     return predict
@@ -156,7 +150,7 @@ def shift_predictor(model: SSPNet) -> Predictor:
     def predict(batch: dict) -> np.ndarray:
         device = _model_device(model)
         p, d = _input(batch, "pristine", device), _input(batch, "distorted", device)
-        with _autocast(device):
+        with autocast(device):
             return _maps(model(p, d)["ssm"])
 
     return predict
@@ -171,7 +165,7 @@ def intuitive_predictor(model: SSPNet, which: str = "r") -> Predictor:
     def predict(batch: dict) -> np.ndarray:
         device = _model_device(model)
         p, d = _input(batch, "pristine", device), _input(batch, "distorted", device)
-        with _autocast(device):
+        with autocast(device):
             sm = model.saliency(torch.cat([p, d]), which).float()
         sm_r, sm_d = sm.split(p.shape[0])
         return _maps(F.relu(sm_d - sm_r))

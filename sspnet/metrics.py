@@ -32,7 +32,7 @@ negative values are harmless there; ``kld`` takes logs of ratios of the maps).
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import cv2
 import numpy as np

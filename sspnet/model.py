@@ -7,8 +7,8 @@ once and reused for any number of distorted candidates (`PristineCache`).
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence, Union
 
 import numpy as np
 import torch
@@ -19,10 +19,11 @@ from torch import nn
 from .backbones import build_backbone
 from .configs import ModelConfig, get_config
 from .decoder import SaliencyDecoder, gaussian_blur
+from .device import autocast, resolve_device  # noqa: F401 (resolve_device re-exported)
 from .preprocess import Box, letterbox, unletterbox
 from .transformer import TokenEncoder
 
-ImageLike = Union[np.ndarray, Image.Image]
+ImageLike = np.ndarray | Image.Image
 Features = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
 
 
@@ -42,15 +43,6 @@ class PristineCache:
     shape: tuple[int, int]
     box: Box
     sm: torch.Tensor  # (1, 1, H, W) SM_r at the model's input size
-
-
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device='cuda' was asked for but no CUDA GPU is visible; use device='cpu' or 'auto'")
-    return dev
 
 
 def as_rgb_array(image: ImageLike) -> np.ndarray:
@@ -123,9 +115,7 @@ class SSPNet(nn.Module):
         return next(self.parameters()).device
 
     def _autocast(self) -> contextlib.AbstractContextManager:
-        if self.device.type == "cuda":
-            return torch.autocast("cuda", dtype=torch.bfloat16)
-        return contextlib.nullcontext()
+        return autocast(self.device)
 
     def _to_input(self, images: Sequence[ImageLike]) -> tuple[torch.Tensor, list[Box], list[tuple[int, int]]]:
         arrays = [as_rgb_array(im) for im in images]
@@ -195,7 +185,7 @@ class SSPNet(nn.Module):
 
 
 def build_model(
-    config: "str | ModelConfig | dict" = "default",
+    config: str | ModelConfig | dict = "default",
     pretrained_backbone: bool = False,
     backbone_weights: str | None = None,
 ) -> SSPNet:

@@ -16,16 +16,17 @@ import json
 import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 from tqdm.auto import tqdm
 
 from . import losses
-from .model import SSPNet, resolve_device
+from .device import autocast, resolve_device
+from .model import SSPNet
 from .zoo import save_checkpoint
 
 MODES = ("saliency", "shift")
@@ -109,18 +110,12 @@ def _loss(model: SSPNet, batch: dict, mode: str, device: torch.device) -> tuple[
     return loss, {"loss": float(loss.detach()), **{k: float(v.detach()) for k, v in parts.items()}}
 
 
-def _autocast(device: torch.device):
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return torch.autocast("cpu", enabled=False)
-
-
 @torch.no_grad()
 def validation_loss(model: SSPNet, loader: DataLoader, mode: str, device: torch.device) -> float:
     model.eval()
     total, n = 0.0, 0
     for batch in loader:
-        with _autocast(device):
+        with autocast(device):
             loss, _ = _loss(model, batch, mode, device)
         b = next(v for v in batch.values() if torch.is_tensor(v)).shape[0]
         total += float(loss) * b
@@ -211,7 +206,7 @@ def fit(
                 batch = _flip(batch, torch.rand(b, generator=g) < 0.5)
                 if cfg.grey_prob > 0:
                     batch = _greyscale(batch, torch.rand(b, generator=g) < cfg.grey_prob)
-            with _autocast(device):
+            with autocast(device):
                 loss, parts = _loss(model, batch, cfg.mode, device)
             opt.zero_grad(set_to_none=True)
             loss.backward()

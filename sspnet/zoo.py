@@ -73,7 +73,7 @@ def read_checkpoint(path: str | os.PathLike) -> tuple[ModelConfig, dict, dict[st
     try:
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
-            state = {k: f.get_tensor(k) for k in f.keys()}
+            state = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open is not iterable)
     except Exception as exc:  # safetensors raises several types for a damaged file
         raise WeightsError(f"{path} is not a readable safetensors checkpoint: {exc}") from exc
     if "config" not in meta:

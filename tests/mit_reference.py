@@ -154,7 +154,7 @@ def AUC_Judd(
     fp[-1] = 1
     for i in range(1, Nfixations + 1):
         thresh = allthreshes[i - 1]
-        aboveth = int(np.sum(S >= thresh))
+        aboveth = int(np.sum(thresh <= S))
         tp[i] = i / Nfixations
         fp[i] = (aboveth - i) / (Npixels - Nfixations)
     return _trapz(fp, tp)

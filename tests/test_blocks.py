@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 import shutil
 import subprocess
 from pathlib import Path
@@ -400,4 +401,4 @@ def test_kodak_bytes_fall_as_background_quality_drops() -> None:
     h, w = img.shape[:2]
     sizes = [len(blocks.encode_with_quality_map(img, half_map(h, w, 85, q))) for q in (85, 70, 55, 40, 25, 10)]
     assert sizes[-1] < 0.85 * sizes[0]
-    assert all(b <= a * 1.01 for a, b in zip(sizes, sizes[1:])), sizes
+    assert all(b <= a * 1.01 for a, b in itertools.pairwise(sizes)), sizes

@@ -41,7 +41,7 @@ def test_item_layout_default_size(items, tmp_path: Path) -> None:
     it = ds[0]
     assert set(it) >= {"image", "saliency", "fixations", "valid", "name"}
     assert it["image"].shape == (3, 288, 384) and it["image"].dtype == torch.float32
-    assert 0.0 <= float(it["image"].min()) and float(it["image"].max()) <= 1.0
+    assert float(it["image"].min()) >= 0.0 and float(it["image"].max()) <= 1.0
     assert it["saliency"].shape == (1, 288, 384) and it["saliency"].dtype == torch.float32
     assert it["fixations"].shape == (1, 288, 384) and it["fixations"].dtype == torch.bool
     assert it["valid"].shape == (1, 288, 384) and it["valid"].dtype == torch.bool

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sspcodec import io as sio
+from sspnet import imageio as sio
 from sspcodec.io import ImageReadError, UnsafeWriteError, parse_size, read_image, write_bytes_atomic
 
 

@@ -5,13 +5,13 @@ import math
 from pathlib import Path
 
 import cv2
+import mit_reference as ref
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-import mit_reference as ref
 from sspnet import metrics
 from sspnet.maps import fixation_map, saliency_map
 
@@ -103,7 +103,7 @@ def test_identical_maps() -> None:
 
 
 def test_good_prediction_beats_random() -> None:
-    pred, gt, fix = gaussian_maps(2, (48, 64))
+    _pred, gt, fix = gaussian_maps(2, (48, 64))
     noise = np.random.default_rng(0).random(gt.shape)
     scores = {name: fn(gt, fix if name in metrics.LOCATION_METRICS else gt) for name, fn in metrics.METRICS.items()}
     rand = {name: fn(noise, fix if name in metrics.LOCATION_METRICS else gt) for name, fn in metrics.METRICS.items()}

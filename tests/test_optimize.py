@@ -23,7 +23,7 @@ def _codec(k: float = 1000.0, wobble: float = 0.0):
 @pytest.mark.parametrize("target", [25_000, 61_234, 99_000])
 def test_fit_lands_within_tolerance_below_the_target(use_estimate, target):
     encode, estimate, calls = _codec(wobble=0.2)
-    q, data, ratio = fit_to_bytes(encode, target, 5.0, 100.0, estimate if use_estimate else None)
+    _q, data, ratio = fit_to_bytes(encode, target, 5.0, 100.0, estimate if use_estimate else None)
     assert target * 0.99 <= len(data) <= target
     assert ratio > 0
     if use_estimate:

@@ -58,7 +58,7 @@ def test_build_and_read_back(built) -> None:
     expected = [("contrast", 1), ("contrast", 3), ("jpeg", 1), ("jpeg", 3)]
     assert [(r.distortion, r.level) for r in s.distorted] == expected
     assert all(r.saliency_source == "synthetic" and r.fixations is None for r in s.distorted)
-    assert [r.label for r in s.distorted][0] == "contrast_1"
+    assert next(r.label for r in s.distorted) == "contrast_1"
     # pristine is the exact stimulus file; distorted images are lossless PNG of distort()
     assert s.pristine.image.read_bytes() == items[0].image_path.read_bytes()
     from sspnet.distortions import distort

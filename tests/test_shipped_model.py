@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 import sspnet
 from sspnet.distortions import distort
-from sspnet.zoo import ZOO, WEIGHTS_DIR, WeightsError, sha256_file
+from sspnet.zoo import WEIGHTS_DIR, ZOO, WeightsError, sha256_file
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"

@@ -12,11 +12,11 @@ import math
 import numpy as np
 import pytest
 import torch
+from helpers_data import TINY_CANVAS, tiny_model_config, write_blob_dataset, write_shift_layout
 from PIL import Image
 from typer.testing import CliRunner
 
 import sspnet.train as train_mod
-from helpers_data import TINY_CANVAS, tiny_model_config, write_blob_dataset, write_shift_layout
 from sspnet.baselines import CenterBias
 from sspnet.cli import app
 from sspnet.data import (
@@ -128,7 +128,7 @@ def test_rerun_of_finished_run_trains_nothing(saliency_run, sets) -> None:
 
 
 def test_checkpoint_loads_and_evaluates_with_centre_bias(saliency_run, items, tmp_path) -> None:
-    out, result = saliency_run
+    _out, result = saliency_run
     model = load_model(str(result.best_path), device="cpu")
     assert model.config.input_size == TINY_CANVAS and not model.training
     assert model.info["best_epoch"] == result.best_epoch and model.info["train"]["mode"] == "saliency"
@@ -150,8 +150,8 @@ def test_checkpoint_loads_and_evaluates_with_centre_bias(saliency_run, items, tm
 
 
 def test_saliency_mode_ties_decoders(saliency_run, items) -> None:
-    out, result = saliency_run
-    _, info, state = read_checkpoint(result.best_path)
+    _out, result = saliency_run
+    _, _info, state = read_checkpoint(result.best_path)
     assert decoders_equal(state)
     model = load_model(str(result.best_path), device="cpu")
     rgb = np.asarray(Image.open(items[1].image_path).convert("RGB"))

@@ -28,11 +28,11 @@ from sspnet.data.splits import Fold, holdout_split, kfold_by_scene, scene_groups
 _LAZY = {"SaliencyDataset", "ShiftDataset"}
 
 __all__ = [
+    "MANIFEST_COLUMNS",
     "DatasetError",
     "EyeTrackingImage",
     "Fixations",
     "Fold",
-    "MANIFEST_COLUMNS",
     "SaliencyDataset",
     "ShiftDataset",
     "ShiftRecord",

@@ -21,8 +21,8 @@ import os
 import re
 import tempfile
 import warnings
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Callable, Iterable
 
 import cv2
 import numpy as np
@@ -31,14 +31,14 @@ from sspnet import maps
 from sspnet.data.fixations import EyeTrackingImage
 
 __all__ = [
-    "default_cache_dir",
     "cache_key",
-    "saliency_cache_path",
+    "cached_map",
+    "decode_map_png",
+    "default_cache_dir",
+    "encode_map_png",
     "get_saliency_map",
     "precompute_saliency_maps",
-    "cached_map",
-    "encode_map_png",
-    "decode_map_png",
+    "saliency_cache_path",
 ]
 
 CACHE_ENV = "SSPNET_CACHE"

@@ -17,8 +17,8 @@ process's torch RNG, which DataLoader seeds per worker from the main process's s
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch

@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-__all__ = ["DatasetError", "Fixations", "EyeTrackingImage", "read_fixation_dataset", "read_fixations_mat"]
+__all__ = ["DatasetError", "EyeTrackingImage", "Fixations", "read_fixation_dataset", "read_fixations_mat"]
 
 MAT_RELATIVE_PATH = Path("eye") / "fixations.mat"
 STIMULI_DIR = "stimuli"
@@ -68,7 +68,7 @@ class Fixations:
         return int(np.unique(self.observer).size)
 
     @staticmethod
-    def empty() -> "Fixations":
+    def empty() -> Fixations:
         return Fixations(
             np.zeros(0, np.float64), np.zeros(0, np.float64), np.zeros(0, np.float32), np.zeros(0, np.int32)
         )

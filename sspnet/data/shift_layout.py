@@ -54,9 +54,9 @@ import io
 import os
 import shutil
 import tempfile
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Iterable, Sequence
 
 import cv2
 import numpy as np
@@ -66,17 +66,17 @@ from sspnet.data.fixations import DatasetError, EyeTrackingImage
 from sspnet.distortions import LEVELS, canonical_kind, distort
 
 __all__ = [
-    "MANIFEST_NAME",
     "MANIFEST_COLUMNS",
+    "MANIFEST_NAME",
     "PRISTINE",
     "SYNTH_ALPHA",
     "ShiftRecord",
     "ShiftScene",
-    "read_shift_dataset",
     "build_shift_layout",
-    "synthesize_distorted_saliency",
-    "load_map_file",
     "load_fixation_file",
+    "load_map_file",
+    "read_shift_dataset",
+    "synthesize_distorted_saliency",
 ]
 
 MANIFEST_NAME = "manifest.csv"
@@ -370,7 +370,7 @@ def synthesize_distorted_saliency(
     if pristine.shape != distorted.shape or pristine.shape[:2] != sm_r.shape:
         raise ValueError(f"shapes differ: map {sm_r.shape}, pristine {pristine.shape}, distorted {distorted.shape}")
     a = SYNTH_ALPHA[int(level)] if alpha is None else float(alpha)
-    h, w = sm_r.shape
+    _h, w = sm_r.shape
     s = maps.default_sigma(w) if sigma is None else float(sigma)
     diff = np.abs(distorted.astype(np.float32) - pristine.astype(np.float32))
     diff = diff.mean(axis=2) if diff.ndim == 3 else diff

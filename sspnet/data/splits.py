@@ -13,10 +13,10 @@ are ordered by a SHA-1 of (seed, scene id), not by a random generator's stream.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
-__all__ = ["Fold", "scene_groups", "kfold_by_scene", "holdout_split"]
+__all__ = ["Fold", "holdout_split", "kfold_by_scene", "scene_groups"]
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,7 @@ class Fold:
 
 def _hash_unit(seed: int, text: str) -> float:
     """Stable pseudo-random number in [0, 1) for (seed, text)."""
-    digest = hashlib.sha1(f"{seed}\x00{text}".encode("utf-8")).hexdigest()
+    digest = hashlib.sha1(f"{seed}\x00{text}".encode()).hexdigest()
     return int(digest[:15], 16) / float(16**15)
 
 
