@@ -49,7 +49,8 @@ def main() -> None:
     if not files:
         raise SystemExit(f"no Kodak images in {args.kodak}")
     rows = []
-    print(f"{'image':10} {'bytes':>8} {'plain':>8} {'bytes%':>7} {'shift':>9} {'plain':>9} {'reduct':>7} {'PSNR':>6} {'plain':>6} {'evals':>5} {'s':>5}")
+    print(f"{'image':10} {'bytes':>8} {'plain':>8} {'bytes%':>7} {'shift':>9} {'plain':>9} {'reduct':>7} "
+          f"{'PSNR':>6} {'plain':>6} {'evals':>5} {'s':>5}")
     for f in files:
         rgb = np.asarray(Image.open(f).convert("RGB"))
         r = enc.compress(rgb)
@@ -72,8 +73,10 @@ def main() -> None:
     print(f"mean shift reduction {100 * mean_red:.1f}% (target >= 25%); "
           f"total shift ratio {sum(r['shift'] for r in rows) / sum(r['plain_shift'] for r in rows):.3f} x plain")
     print(f"bytes within 1% of the plain JPEG on {within}/{n} images; "
-          f"mean PSNR {np.mean([r['psnr'] for r in rows]):.2f} dB vs {np.mean([r['plain_psnr'] for r in rows]):.2f} dB plain")
-    print(f"mean time {np.mean([r['seconds'] for r in rows]):.2f} s/image, {np.mean([r['evals'] for r in rows]):.1f} model evaluations/image")
+          f"mean PSNR {np.mean([r['psnr'] for r in rows]):.2f} dB "
+          f"vs {np.mean([r['plain_psnr'] for r in rows]):.2f} dB plain")
+    print(f"mean time {np.mean([r['seconds'] for r in rows]):.2f} s/image, "
+          f"{np.mean([r['evals'] for r in rows]):.1f} model evaluations/image")
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))
 
@@ -90,7 +93,8 @@ def main() -> None:
             times.append(time.perf_counter() - t)
         best = min(times)
         print(f"\n1920x1080: sspcodec {best:.2f} s (best of {len(times)}; target <= 5 s on the 2-core CPU), "
-              f"plain JPEG q85 {1000 * plain_s:.0f} ms -> {best / plain_s:.0f}x plain; {r.model_evaluations} model evaluations")
+              f"plain JPEG q85 {1000 * plain_s:.0f} ms -> {best / plain_s:.0f}x plain; "
+              f"{r.model_evaluations} model evaluations")
 
 
 if __name__ == "__main__":

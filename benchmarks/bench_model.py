@@ -46,7 +46,9 @@ TARGET_MS = 60.0
 GPU_BATCHES = (1, 2, 4, 8, 16, 32, 64)
 
 
-def median_ms(fn: Callable[[], object], repeats: int, warmup: int = 1, sync: Callable[[], None] = lambda: None) -> float:
+def median_ms(
+    fn: Callable[[], object], repeats: int, warmup: int = 1, sync: Callable[[], None] = lambda: None
+) -> float:
     """Median wall time of `fn` in ms over `repeats` calls, after `warmup` untimed calls."""
     for _ in range(warmup):
         fn()
@@ -115,7 +117,8 @@ def print_cpu_table(rows: list[dict], args: argparse.Namespace) -> bool:
     base = rows[0]["ms"]
     print(f"\nCPU, {torch.get_num_threads()} thread(s), 384x288, batch of {args.batch} candidates, "
           f"median of {args.repeats} (paper-resnet50: {args.paper_repeats}) after 1 warm-up")
-    head = f"{'model':<26}{'params M':>9}{'ms/cand':>10}{'x trunk':>9}{'prepare ms':>12}  targets (<= {TARGET_PARAMS_M:g}M, <= {TARGET_MS:g} ms)"
+    head = (f"{'model':<26}{'params M':>9}{'ms/cand':>10}{'x trunk':>9}{'prepare ms':>12}"
+            f"  targets (<= {TARGET_PARAMS_M:g}M, <= {TARGET_MS:g} ms)")
     print(head)
     print("-" * len(head))
     ok = True

@@ -31,10 +31,11 @@ from torch.utils.data import DataLoader
 
 from sspnet.configs import get_config
 from sspnet.data import SaliencyDataset
+from sspnet.device import autocast
 from sspnet.evaluate import evaluate_saliency
 from sspnet.experiments import read_saliency_items
 from sspnet.model import build_model, resolve_device
-from sspnet.train import _autocast, _loss, validation_loss
+from sspnet.train import _loss, validation_loss
 
 DATASETS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
 DEFAULT_DATA = [DATASETS / "osie", DATASETS / "eyecrowd"]
@@ -69,7 +70,7 @@ def bench_forward(model, batches, steps: int, warmup: int, device: torch.device)
                 _sync(device)
                 t0 = time.perf_counter()
             x = batches[i % len(batches)]["image"].to(device, non_blocking=True)
-            with _autocast(device):
+            with autocast(device):
                 model.saliency(x, "r")
     _sync(device)
     return steps * batches[0]["image"].shape[0] / (time.perf_counter() - t0)
@@ -82,7 +83,7 @@ def bench_train(model, batches, steps: int, warmup: int, lr: float, device: torc
         if i == warmup:
             _sync(device)
             t0 = time.perf_counter()
-        with _autocast(device):
+        with autocast(device):
             loss, _ = _loss(model, batches[i % len(batches)], "saliency", device)
         opt.zero_grad(set_to_none=True)
         loss.backward()

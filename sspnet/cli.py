@@ -22,29 +22,39 @@ def _fail(msg: str) -> None:
 
 @app.command()
 def train(
-    data: list[Path] = typer.Option(..., "--data", "-d", help="Dataset folder; repeat for several. OSIE/EyeCrowd format "
-                                    "(stimuli/ + eye/fixations.mat) in saliency mode, a shift layout (manifest.csv) in shift mode."),
-    out: Path = typer.Option(Path("runs/sspnet"), "--out", "-o", help="Run folder: checkpoints, state for resuming, history."),
-    mode: str = typer.Option("saliency", help="'saliency' (single images, human maps) or 'shift' (pristine/distorted pairs, eq. 9)."),
+    data: list[Path] = typer.Option(
+        ..., "--data", "-d",
+        help="Dataset folder; repeat for several. OSIE/EyeCrowd format (stimuli/ + eye/fixations.mat) "
+             "in saliency mode, a shift layout (manifest.csv) in shift mode."),
+    out: Path = typer.Option(Path("runs/sspnet"), "--out", "-o",
+                             help="Run folder: checkpoints, state for resuming, history."),
+    mode: str = typer.Option(
+        "saliency", help="'saliency' (single images, human maps) or 'shift' (pristine/distorted pairs, eq. 9)."),
     config: str = typer.Option("default", help="Model config: default, paper-resnet50, ... (see `sspnet info`)."),
     pretrained: bool = typer.Option(True, help="Start from ImageNet weights of the backbone."),
-    init: str | None = typer.Option(None, help="Shift mode: start from a trained checkpoint or zoo name (e.g. default)."),
-    folds: int = typer.Option(0, help="k-fold cross-validation (one fold tests, one validates); 0 = one fixed holdout split."),
+    init: str | None = typer.Option(
+        None, help="Shift mode: start from a trained checkpoint or zoo name (e.g. default)."),
+    folds: int = typer.Option(
+        0, help="k-fold cross-validation (one fold tests, one validates); 0 = one fixed holdout split."),
     holdout: float = typer.Option(0.2, help="Fraction of images held out for testing when --folds 0."),
     epochs: int = typer.Option(50, help="Maximum epochs (paper: 50)."),
     lr: float = typer.Option(5e-5, help="Adam learning rate (paper: 5e-5)."),
     lr_step: int = typer.Option(10, help="Epochs between learning-rate x0.1 (paper: 10)."),
-    batch_size: int = typer.Option(4, help="Batch size (paper: 4)."),
+    batch_size: int = typer.Option(
+        4, help="Batch size per process (paper: 4); under torchrun the effective batch is this times the processes."
+    ),
     patience: int = typer.Option(5, help="Early stopping patience in epochs on the validation loss (paper: 5)."),
     workers: int = typer.Option(2, help="Data loading processes."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
     seed: int = typer.Option(0, help="Seed for splits, shuffling and flips."),
     max_steps: int | None = typer.Option(None, help="Cap steps per epoch (quick runs)."),
-    freeze_stem: bool = typer.Option(False, help="Freeze the backbone up to its stride-8 tap (about 1/3 faster on CPU)."),
+    freeze_stem: bool = typer.Option(
+        False, help="Freeze the backbone up to its stride-8 tap (about 1/3 faster on CPU)."),
     grey_prob: float = typer.Option(0.0, help="Probability of showing a training image in greyscale (augmentation)."),
 ) -> None:
     """Train with the paper's protocol (defaults); rerun the same command to resume after an interruption."""
     from .data import DatasetError
+    from .distributed import is_main_process
     from .experiments import train_saliency, train_shift
     from .train import TrainConfig
 
@@ -62,7 +72,7 @@ def train(
         raise
     except (DatasetError, ValueError, RuntimeError) as exc:
         _fail(str(exc))
-    for r in results:
+    for r in results if is_main_process() else ():
         typer.echo(f"best epoch {r.best_epoch}: validation loss {r.best_val_loss:.4f} -> {r.best_path}")
 
 
@@ -82,8 +92,8 @@ def predict(
     NAME_ssm_overlay.png / NAME_ssm.png|npy."""
     from tqdm.auto import tqdm
 
-    from .model import as_rgb_array
-    from .visualize import overlay, save_map
+    from .imageio import read_image
+    from .visualize import overlay, save_map, save_rgb_png
     from .zoo import WeightsError, load_model
 
     if raw not in ("png", "npy"):
@@ -102,24 +112,25 @@ def predict(
     else:
         pairs = [(image, distorted)]
     out.mkdir(parents=True, exist_ok=True)
-    from PIL import Image
 
     failed = 0
     for src, dst in tqdm(pairs, desc="predict", unit="img", disable=len(pairs) < 2):
         try:
-            rgb = as_rgb_array(Image.open(src))
+            rgb = read_image(src)
             stem = src.stem
             if dst is None:
                 sm = net.predict_saliency(rgb)
-                Image.fromarray(overlay(rgb, sm)).save(out / f"{stem}_saliency_overlay.png")
+                save_rgb_png(overlay(rgb, sm), out / f"{stem}_saliency_overlay.png")
                 save_map(sm, out / f"{stem}_saliency.{raw}")
             else:
-                drgb = as_rgb_array(Image.open(dst))
+                drgb = read_image(dst)
                 pred = net.predict_shift(rgb, drgb)
-                Image.fromarray(overlay(rgb, pred.sm_pristine)).save(out / f"{stem}_saliency_overlay.png")
-                Image.fromarray(overlay(drgb, pred.sm_distorted)).save(out / f"{stem}_saliency_distorted_overlay.png")
-                Image.fromarray(overlay(drgb, pred.ssm, vmax=max(float(pred.ssm.max()), 1e-6))).save(out / f"{stem}_ssm_overlay.png")
-                for name, m in (("saliency", pred.sm_pristine), ("saliency_distorted", pred.sm_distorted), ("ssm", pred.ssm)):
+                ssm_top = max(float(pred.ssm.max()), 1e-6)
+                save_rgb_png(overlay(rgb, pred.sm_pristine), out / f"{stem}_saliency_overlay.png")
+                save_rgb_png(overlay(drgb, pred.sm_distorted), out / f"{stem}_saliency_distorted_overlay.png")
+                save_rgb_png(overlay(drgb, pred.ssm, vmax=ssm_top), out / f"{stem}_ssm_overlay.png")
+                for name, m in (("saliency", pred.sm_pristine), ("saliency_distorted", pred.sm_distorted),
+                                ("ssm", pred.ssm)):
                     save_map(m, out / f"{stem}_{name}.{raw}")
                 typer.echo(f"{stem}: mean predicted shift {float(pred.ssm.mean()):.4f} (SSM in [0,1])")
         except (OSError, ValueError) as exc:
@@ -136,9 +147,11 @@ def eval_(
     data: list[Path] = typer.Option(..., "--data", "-d", help="Dataset folder(s), as for training."),
     out: Path = typer.Option(Path("sspnet-eval"), "--out", "-o", help="Folder for per_image.csv and results.md."),
     mode: str = typer.Option("saliency", help="'saliency' (human maps) or 'shift' (a shift layout)."),
-    split: Path | None = typer.Option(None, help="A run's split.json: evaluates its --subset and fits baselines on its training images."),
+    split: Path | None = typer.Option(
+        None, help="A run's split.json: evaluates its --subset and fits baselines on its training images."),
     subset: str = typer.Option("test", help="Which subset of --split to evaluate."),
-    intuitive: str | None = typer.Option(None, help="Shift mode: a saliency-only model scored as the 'intuitive approach'."),
+    intuitive: str | None = typer.Option(
+        None, help="Shift mode: a saliency-only model scored as the 'intuitive approach'."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
     workers: int = typer.Option(0, help="Data loading processes."),
 ) -> None:
@@ -199,8 +212,9 @@ def info() -> None:
     typer.echo("configs (parameters):")
     for name in sorted(CONFIGS):
         c = CONFIGS[name]
+        decoder = "dual" if c.dual_decoder else "single"
         typer.echo(f"  {name:24} {count_parameters(build_model(name)) / 1e6:6.2f} M  backbone {c.backbone}, "
-                   f"transformer blocks {'/'.join(map(str, c.depths))}, {'dual' if c.dual_decoder else 'single'} decoder")
+                   f"transformer blocks {'/'.join(map(str, c.depths))}, {decoder} decoder")
     typer.echo("backbones: " + ", ".join(available_backbones()))
     typer.echo("packaged weights: " + (", ".join(sorted(ZOO)) or "none"))
 

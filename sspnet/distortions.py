@@ -18,7 +18,7 @@ depending on what it is resized to later.
 
 All functions are pure: HxWx3 uint8 RGB in, a new HxWx3 uint8 RGB out, deterministic.
 `distort(img, kind, level)` is the level-based entry point; the parametric forms
-(`contrast_factor`, `jpeg_quality`, `motion_blur_length`, `gaussian_sigma`) serve searches
+(`scale_contrast`, `encode_jpeg_at`, `blur_motion`, `blur_gaussian`) serve searches
 over a continuous strength.
 """
 from __future__ import annotations
@@ -30,6 +30,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from .imageio import read_image
+
 __all__ = [
     "ALIASES",
     "CONTRAST_LEVELS",
@@ -38,17 +40,17 @@ __all__ = [
     "JPEG_LEVELS",
     "LEVELS",
     "MOTION_BLUR_LEVELS",
+    "blur_gaussian",
+    "blur_motion",
     "canonical_kind",
     "contrast_change",
-    "contrast_factor",
     "distort",
+    "encode_jpeg_at",
     "gaussian_blur",
-    "gaussian_sigma",
     "jpeg",
-    "jpeg_quality",
     "motion_blur",
     "motion_blur_kernel",
-    "motion_blur_length",
+    "scale_contrast",
 ]
 
 LEVELS: tuple[int, ...] = (1, 2, 3)
@@ -104,8 +106,8 @@ def _to_uint8(x: np.ndarray) -> np.ndarray:
 # ----------------------------------------------------------------------------- parametric
 
 
-def contrast_factor(img: np.ndarray, c: float) -> np.ndarray:
-    """Scale contrast by `c` around the mean intensity (c < 1 reduces, c > 1 increases)."""
+def scale_contrast(img: np.ndarray, c: float) -> np.ndarray:
+    """A copy with contrast scaled by `c` around the mean intensity (c < 1 reduces, c > 1 increases)."""
     img = _check_image(img)
     if not np.isfinite(c) or c < 0:
         raise ValueError(f"contrast factor must be finite and >= 0, got {c}")
@@ -114,17 +116,15 @@ def contrast_factor(img: np.ndarray, c: float) -> np.ndarray:
     return _to_uint8(m + float(c) * (x - m))
 
 
-def jpeg_quality(img: np.ndarray, q: int) -> np.ndarray:
-    """Encode as baseline JPEG at quality `q` (1-100) in memory and decode back."""
+def encode_jpeg_at(img: np.ndarray, q: int) -> np.ndarray:
+    """The image after a JPEG round trip: baseline JPEG at quality `q` (1-100) in memory, decoded back."""
     img = _check_image(img)
     q = int(q)
     if not 1 <= q <= 100:
         raise ValueError(f"JPEG quality must be in 1..100, got {q}")
     buf = io.BytesIO()
     Image.fromarray(img, "RGB").save(buf, format="JPEG", quality=q, subsampling=JPEG_SUBSAMPLING, optimize=False)
-    buf.seek(0)
-    with Image.open(buf) as im:
-        return np.asarray(im.convert("RGB")).copy()
+    return read_image(buf.getvalue())
 
 
 def motion_blur_kernel(length: float, angle: float = 0.0) -> np.ndarray:
@@ -156,8 +156,8 @@ def motion_blur_kernel(length: float, angle: float = 0.0) -> np.ndarray:
     return k.astype(np.float32)
 
 
-def motion_blur_length(img: np.ndarray, length: float, angle: float = 0.0) -> np.ndarray:
-    """Linear motion blur of `length` px along `angle` degrees (0 = horizontal)."""
+def blur_motion(img: np.ndarray, length: float, angle: float = 0.0) -> np.ndarray:
+    """A copy blurred by a linear motion of `length` px along `angle` degrees (0 = horizontal)."""
     img = _check_image(img)
     kernel = motion_blur_kernel(length, angle)
     if kernel.size == 1:
@@ -166,8 +166,8 @@ def motion_blur_length(img: np.ndarray, length: float, angle: float = 0.0) -> np
     return _to_uint8(out)
 
 
-def gaussian_sigma(img: np.ndarray, s: float) -> np.ndarray:
-    """Gaussian blur with standard deviation `s` px (kernel radius 3 s)."""
+def blur_gaussian(img: np.ndarray, s: float) -> np.ndarray:
+    """A copy blurred by a Gaussian of standard deviation `s` px (kernel radius 3 s)."""
     img = _check_image(img)
     if not np.isfinite(s) or s < 0:
         raise ValueError(f"Gaussian sigma must be finite and >= 0, got {s}")
@@ -183,22 +183,22 @@ def gaussian_sigma(img: np.ndarray, s: float) -> np.ndarray:
 
 def contrast_change(img: np.ndarray, level: int) -> np.ndarray:
     """Contrast reduction at quality level 1-3 (`CONTRAST_LEVELS`)."""
-    return contrast_factor(img, _level_param(CONTRAST_LEVELS, level, "contrast"))
+    return scale_contrast(img, _level_param(CONTRAST_LEVELS, level, "contrast"))
 
 
 def jpeg(img: np.ndarray, level: int) -> np.ndarray:
     """JPEG round trip at quality level 1-3 (`JPEG_LEVELS`)."""
-    return jpeg_quality(img, _level_param(JPEG_LEVELS, level, "jpeg"))
+    return encode_jpeg_at(img, _level_param(JPEG_LEVELS, level, "jpeg"))
 
 
 def motion_blur(img: np.ndarray, level: int, angle: float = 0.0) -> np.ndarray:
     """Linear motion blur at quality level 1-3 (`MOTION_BLUR_LEVELS`), direction `angle` degrees."""
-    return motion_blur_length(img, _level_param(MOTION_BLUR_LEVELS, level, "motion_blur"), angle)
+    return blur_motion(img, _level_param(MOTION_BLUR_LEVELS, level, "motion_blur"), angle)
 
 
 def gaussian_blur(img: np.ndarray, level: int) -> np.ndarray:
     """Gaussian blur at quality level 1-3 (`GAUSSIAN_BLUR_LEVELS`)."""
-    return gaussian_sigma(img, _level_param(GAUSSIAN_BLUR_LEVELS, level, "gaussian_blur"))
+    return blur_gaussian(img, _level_param(GAUSSIAN_BLUR_LEVELS, level, "gaussian_blur"))
 
 
 DISTORTIONS: dict[str, Callable[[np.ndarray, int], np.ndarray]] = {

@@ -8,6 +8,7 @@ import json
 from dataclasses import asdict, replace
 from pathlib import Path
 
+import torch
 from tqdm.auto import tqdm
 
 from .configs import get_config
@@ -20,6 +21,8 @@ from .data import (
     read_fixation_dataset,
     read_shift_dataset,
 )
+from .distributed import is_main_process
+from .imageio import write_bytes_atomic
 from .model import build_model
 from .train import FitResult, TrainConfig, fit
 
@@ -45,6 +48,12 @@ def split_holdout(items: list[EyeTrackingImage], fraction: float, val_fraction: 
     return [rest[i] for i in tr], [rest[i] for i in va], list(test)
 
 
+def _write_json(path: Path, obj: object) -> None:
+    """Run files are written once, by the main process (rank 0 under torchrun), atomically."""
+    if is_main_process():
+        write_bytes_atomic(path, json.dumps(obj).encode())
+
+
 def train_saliency(
     roots: list[str | Path],
     out_dir: str | Path,
@@ -67,18 +76,17 @@ def train_saliency(
     for k, (tr, va, te) in enumerate(splits):
         fold_dir = out / f"fold{k}" if folds else out
         fold_dir.mkdir(parents=True, exist_ok=True)
-        (fold_dir / "split.json").write_text(
-            json.dumps({name: [_key(items[i]) for i in idx] for name, idx in (("train", tr), ("val", va), ("test", te))})
-        )
+        subsets = (("train", tr), ("val", va), ("test", te))
+        _write_json(fold_dir / "split.json", {name: [_key(items[i]) for i in idx] for name, idx in subsets})
+        torch.manual_seed(cfg.seed)  # the same initial weights in every process and every run
         model = build_model(model_config, pretrained_backbone=pretrained_backbone)
         train_set = SaliencyDataset([items[i] for i in tr], size=size)
         val_set = SaliencyDataset([items[i] for i in va], size=size)
         fold_cfg = replace(cfg, mode="saliency", extra={**cfg.extra, "data": [str(r) for r in roots], "fold": k})
         tqdm.write(f"fold {k}: {len(tr)} train / {len(va)} val / {len(te)} test images")
         results.append(fit(model, train_set, val_set, fold_cfg, fold_dir))
-    (out / "summary.json").write_text(
-        json.dumps([{"best_epoch": r.best_epoch, "best_val_loss": r.best_val_loss, "path": str(r.best_path)} for r in results])
-    )
+    best = [{"best_epoch": r.best_epoch, "best_val_loss": r.best_val_loss, "path": str(r.best_path)} for r in results]
+    _write_json(out / "summary.json", best)
     return results
 
 
@@ -100,9 +108,8 @@ def train_shift(
     for k, fold in enumerate(kfold_by_scene([s.scene_id for s in scenes], k=folds, seed=cfg.seed)):
         fold_dir = Path(out_dir) / f"fold{k}"
         fold_dir.mkdir(parents=True, exist_ok=True)
-        (fold_dir / "split.json").write_text(
-            json.dumps({n: [scenes[i].scene_id for i in idx] for n, idx in asdict(fold).items()})
-        )
+        _write_json(fold_dir / "split.json", {n: [scenes[i].scene_id for i in idx] for n, idx in asdict(fold).items()})
+        torch.manual_seed(cfg.seed)  # the same initial weights in every process and every run
         if init:  # shift training learns eq. 2 on raw decoder outputs, as in the paper
             model = load_model(init, device="cpu").train()
             model.config = replace(model.config, shift_from_normalized=False)

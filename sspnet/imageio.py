@@ -6,6 +6,11 @@ images come back as HxWx3 uint8 RGB no matter the source mode, failures raise
 traceback), oversized images are refused before decoding, and outputs are
 written atomically so an interrupted run never leaves a half-written or lost
 file.
+
+Saliency maps are the one exception to "everything becomes RGB": a map file is a
+single-channel 8- or 16-bit PNG whose values are the data, so :func:`read_map` returns
+its raw levels and :func:`encode_map_png` writes them; colour conversion or EXIF
+rotation would corrupt them.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Literal
 
+import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -144,6 +150,35 @@ def _orient(im: Image.Image, name: str) -> Image.Image:
     return im if out is None else out
 
 
+def _rotates(im: Image.Image) -> bool:
+    """Whether the EXIF orientation swaps width and height (transpose/rotate 90/270: tags 5-8)."""
+    try:
+        return im.getexif().get(0x0112, 1) in (5, 6, 7, 8)
+    except Exception:  # an unreadable EXIF block is ignored by read_image too
+        return False
+
+
+def image_size(path: str | os.PathLike, *, exif_orientation: bool = True) -> tuple[int, int]:
+    """(width, height) of the image :func:`read_image` would return, from the file header alone.
+
+    EXIF orientation is taken into account, so a size checked here always matches the
+    pixels read later (fixation coordinates are validated against it);
+    ``exif_orientation=False`` gives the stored size, that of :func:`read_map`. Raises
+    :class:`ImageReadError` naming the file when it is missing or not an image.
+    """
+    name = _describe(path)
+    if not Path(path).is_file():
+        raise ImageReadError(f"cannot read image {name}: file not found")
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+            return (h, w) if exif_orientation and _rotates(im) else (w, h)
+    except UnidentifiedImageError as exc:
+        raise ImageReadError(f"cannot read image {name}: not a recognised image format") from exc
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise ImageReadError(f"cannot read image {name}: {exc}") from exc
+
+
 def read_image(
     src: ImageSource,
     *,
@@ -210,6 +245,67 @@ def read_image(
         raise ImageReadError(f"cannot read image {name}: permission denied") from exc
     except (OSError, ValueError, SyntaxError, EOFError, MemoryError) as exc:
         raise ImageReadError(f"cannot read image {name}: corrupt or truncated data ({exc})") from exc
+
+
+# --------------------------------------------------------------------------
+# saliency-map files
+# --------------------------------------------------------------------------
+def read_map(src: str | os.PathLike | bytes) -> np.ndarray:
+    """The raw HxW levels of a greyscale map image (path or encoded bytes): uint8 or uint16.
+
+    No RGB conversion and no EXIF rotation: a map's pixel values are data. A colour file
+    whose three channels are equal is accepted as grey (alpha dropped); a real colour image
+    raises :class:`ImageReadError`, as does anything unreadable. Callers scale the levels
+    (to max 1, or by the bit depth's maximum).
+    """
+    name = _describe(src)
+    try:
+        data = bytes(src) if isinstance(src, (bytes, bytearray, memoryview)) else Path(src).read_bytes()
+    except OSError as exc:
+        raise ImageReadError(f"cannot read map {name}: {exc}") from exc
+    arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED) if data else None
+    if arr is None:
+        raise ImageReadError(f"cannot read map {name}: not a readable image")
+    if arr.ndim == 3:
+        if arr.shape[2] == 4:
+            arr = arr[:, :, :3]
+        if not (np.array_equal(arr[:, :, 0], arr[:, :, 1]) and np.array_equal(arr[:, :, 0], arr[:, :, 2])):
+            raise ImageReadError(f"cannot read map {name}: a saliency map must be greyscale, got a colour image")
+        arr = arr[:, :, 0]
+    if arr.dtype.kind not in "uf":
+        raise ImageReadError(f"cannot read map {name}: unsupported pixel type {arr.dtype}")
+    return arr
+
+
+def map_levels(sm: np.ndarray, bits: int = 16) -> np.ndarray:
+    """A map in [0, 1] as the integer levels of a `bits`-bit file: round(clip(sm, 0, 1) * (2^bits - 1)).
+
+    Float32 input is scaled in float32, so levels equal those of earlier files bit for bit.
+    """
+    if bits not in (8, 16):
+        raise ValueError(f"map files are 8 or 16 bit, got {bits}")
+    top, dtype = (65535, np.uint16) if bits == 16 else (255, np.uint8)
+    a = np.asarray(sm)
+    a = a if a.dtype.kind == "f" else a.astype(np.float64)
+    return np.rint(np.clip(a, 0, 1) * top).astype(dtype)
+
+
+def encode_png(pixels: np.ndarray) -> bytes:
+    """Lossless PNG bytes (in memory, for the atomic writer) of HxWx3 uint8 RGB or HxW uint8/uint16 grey."""
+    a = np.asarray(pixels)
+    if a.ndim == 3 and a.shape[2] == 3 and a.dtype == np.uint8:
+        a = cv2.cvtColor(a, cv2.COLOR_RGB2BGR)
+    elif not (a.ndim == 2 and a.dtype in (np.uint8, np.uint16)):
+        raise ValueError(f"PNG encoding takes HxWx3 uint8 RGB or HxW uint8/uint16, got {a.dtype} {a.shape}")
+    ok, buf = cv2.imencode(".png", a)
+    if not ok:
+        raise OSError("PNG encoding failed")
+    return buf.tobytes()
+
+
+def encode_map_png(sm: np.ndarray, bits: int = 16) -> bytes:
+    """Greyscale PNG of a map in [0, 1] (:func:`map_levels`); 16 bit keeps it to 1.5e-5."""
+    return encode_png(map_levels(sm, bits))
 
 
 # --------------------------------------------------------------------------
@@ -314,6 +410,11 @@ __all__ = [
     "ImageReadError",
     "ImageSource",
     "UnsafeWriteError",
+    "encode_map_png",
+    "encode_png",
+    "image_size",
+    "map_levels",
     "read_image",
+    "read_map",
     "write_bytes_atomic",
 ]

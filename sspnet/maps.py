@@ -1,4 +1,4 @@
-"""Ground-truth maps from eye-tracking fixations (paper eq. 1 and 2).
+"""Ground-truth maps from eye-tracking fixations (paper eq. 1), and eq. 2 for every caller.
 
 Coordinates are 0-based pixel coordinates ``(x, y)`` = (column, row), pixel centres at
 integers, so the image covers [-0.5, W - 0.5) x [-0.5, H - 0.5). The datasets in
@@ -6,6 +6,9 @@ integers, so the image covers [-0.5, W - 0.5) x [-0.5, H - 0.5). The datasets in
 A fixation is inside the image iff its nearest pixel is (the same rule for all maps).
 """
 from __future__ import annotations
+
+import sys
+from typing import Any
 
 import numpy as np
 
@@ -80,19 +83,52 @@ def saliency_map(fixations_xy: np.ndarray, shape: tuple[int, int], sigma: float 
     return sm.astype(np.float32)
 
 
-def shift_map(sm_distorted: np.ndarray, sm_pristine: np.ndarray) -> np.ndarray:
+SHIFT_PEAK_FLOOR: float = 1e-6  # a near-empty map is not blown up to max 1 (and 0/0 never happens)
+
+
+def _is_tensor(x: object) -> bool:
+    """A torch tensor? Checked without importing torch (maps.py must work without it)."""
+    torch = sys.modules.get("torch")
+    return torch is not None and torch.is_tensor(x)
+
+
+def scale_to_max1(m: Any) -> Any:
+    """Each (..., H, W) map divided by its own peak (floored at SHIFT_PEAK_FLOOR); numpy or torch."""
+    if _is_tensor(m):
+        return m / m.amax(dim=(-2, -1), keepdim=True).clamp_min(SHIFT_PEAK_FLOOR)
+    return m / np.maximum(np.max(m, axis=(-2, -1), keepdims=True), SHIFT_PEAK_FLOOR)
+
+
+def shift_map(sm_distorted: Any, sm_pristine: Any, normalize: bool = False) -> Any:
     """Eq. 2: SSM = max(SM_d - SM_r, 0), where attention moves *to* because of the distortion.
 
-    Both inputs are assumed already scaled to max 1 (as ``saliency_map`` returns, and as
-    the model's sigmoid outputs are): the difference is only meaningful on a common scale.
-    Returns a float map (float32 for float32 inputs) in [0, 1]; all-zero means no shift.
+    The one implementation of eq. 2, for numpy arrays (ground truth) and torch tensors (the
+    model, the intuitive approach): the difference is only meaningful on a common scale.
+    With ``normalize=False`` both maps are taken as they are: ground-truth maps are already
+    scaled to max 1 (``saliency_map``), and a model trained on shift data learns eq. 2 on
+    its raw sigmoid maps, as in the paper. ``normalize=True`` first scales each map to max 1
+    (``scale_to_max1``): the convention for a model trained on saliency only, whose raw
+    sigmoid maps rarely reach 1, so that a blurred object which *loses* attention does not
+    look harmless (the model config's ``shift_from_normalized``). The pristine map may
+    broadcast over a batch of distorted maps. Numpy: float32 or wider; torch:
+    differentiable (ReLU, gradient 0 where the maps are equal). All-zero means no shift.
     """
-    d = np.asarray(sm_distorted)
-    r = np.asarray(sm_pristine)
-    if d.shape != r.shape:
-        raise ValueError(f"maps differ in shape: {d.shape} vs {r.shape}")
+    d_shape, r_shape = tuple(np.shape(sm_distorted)), tuple(np.shape(sm_pristine))
+    try:
+        np.broadcast_shapes(d_shape, r_shape)
+    except ValueError:
+        raise ValueError(f"maps differ in shape: {d_shape} vs {r_shape}") from None
+    if _is_tensor(sm_distorted):
+        d, r = sm_distorted, sm_pristine
+        if normalize:
+            d, r = scale_to_max1(d), scale_to_max1(r)
+        return (d - r).relu()
+    d, r = np.asarray(sm_distorted), np.asarray(sm_pristine)
     dtype = np.result_type(d.dtype, r.dtype, np.float32)
-    return np.maximum(d.astype(dtype, copy=False) - r.astype(dtype, copy=False), 0).astype(dtype, copy=False)
+    d, r = d.astype(dtype, copy=False), r.astype(dtype, copy=False)
+    if normalize:
+        d, r = scale_to_max1(d), scale_to_max1(r)
+    return np.maximum(d - r, 0).astype(dtype, copy=False)
 
 
 def fixation_map(fixations_xy: np.ndarray, shape: tuple[int, int]) -> np.ndarray:

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
@@ -20,6 +19,7 @@ from .backbones import build_backbone
 from .configs import ModelConfig, get_config
 from .decoder import SaliencyDecoder, gaussian_blur
 from .device import autocast, resolve_device  # noqa: F401 (resolve_device re-exported)
+from .maps import shift_map
 from .preprocess import Box, letterbox, unletterbox
 from .transformer import TokenEncoder
 
@@ -94,11 +94,9 @@ class SSPNet(nn.Module):
         return {"sm_r": sm_r, "sm_d": sm_d, "ssm": self.shift(sm_d, sm_r)}
 
     def shift(self, sm_d: torch.Tensor, sm_r: torch.Tensor) -> torch.Tensor:
-        """Eq. 2, SSM = ReLU(SM_d - SM_r); on max-1 maps when the config asks for it."""
-        if self.config.shift_from_normalized:
-            top = lambda m: m / m.amax(dim=(-2, -1), keepdim=True).clamp_min(1e-6)  # noqa: E731
-            sm_d, sm_r = top(sm_d), top(sm_r)
-        return F.relu(sm_d - sm_r)
+        """Eq. 2, SSM = ReLU(SM_d - SM_r) (`sspnet.maps.shift_map`); on max-1 maps when the
+        config's `shift_from_normalized` asks for it. Every SSM of this model goes through here."""
+        return shift_map(sm_d, sm_r, normalize=self.config.shift_from_normalized)
 
     def saliency(self, x: torch.Tensor, which: str = "r") -> torch.Tensor:
         return self.decode(self.encode(x), which, x.shape[-2:])

@@ -9,9 +9,15 @@ Resumable: a training state (model, optimiser, RNG-free schedule position) is wr
 `save_every` steps with `torch.save` of tensors and numbers only, and read back with
 `weights_only=True`. Shuffling and flips are derived from (seed, epoch, step), so a resumed run
 replays exactly the batches an uninterrupted run would have seen.
+
+Data-parallel under `torchrun` (see `sspnet.distributed`): each process trains on its shard of
+the same epoch order with batches of `batch_size` (so the effective batch is batch_size x the
+number of processes), DDP averages the gradients, the validation loss is reduced over all
+processes so early stopping is decided identically everywhere, and rank 0 alone writes files.
 """
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
@@ -21,11 +27,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, Subset
 from tqdm.auto import tqdm
 
-from . import losses
-from .device import autocast, resolve_device
+from . import distributed, losses
+from .device import autocast
+from .imageio import write_bytes_atomic
 from .model import SSPNet
 from .zoo import save_checkpoint
 
@@ -104,9 +113,8 @@ def _loss(model: SSPNet, batch: dict, mode: str, device: torch.device) -> tuple[
     p = batch["pristine"].to(device, non_blocking=True)
     d = batch["distorted"].to(device, non_blocking=True)
     out = model(p, d)
-    loss, parts = losses.total_loss(
-        out["sm_d"], batch["sm_d"].to(device), out["sm_r"], batch["sm_r"].to(device), out["ssm"], batch["ssm"].to(device)
-    )
+    gt = {k: batch[k].to(device, non_blocking=True) for k in ("sm_d", "sm_r", "ssm")}
+    loss, parts = losses.total_loss(out["sm_d"], gt["sm_d"], out["sm_r"], gt["sm_r"], out["ssm"], gt["ssm"])
     return loss, {"loss": float(loss.detach()), **{k: float(v.detach()) for k, v in parts.items()}}
 
 
@@ -128,6 +136,26 @@ def _epoch_order(n: int, seed: int, epoch: int) -> list[int]:
     return torch.randperm(n, generator=g).tolist()
 
 
+class _Step(nn.Module):
+    """One batch's loss as a module's forward: DDP averages gradients only for work done inside
+    the forward of the module it wraps, and `_loss` calls `saliency` or `forward` as the mode needs."""
+
+    def __init__(self, model: SSPNet, mode: str, device: torch.device) -> None:
+        super().__init__()
+        self.model, self.mode, self.dev = model, mode, device
+
+    def forward(self, batch: dict) -> tuple[torch.Tensor, dict]:
+        return _loss(self.model, batch, self.mode, self.dev)
+
+
+def _write_json(path: Path, obj: object) -> None:
+    write_bytes_atomic(path, json.dumps(obj, indent=1).encode())
+
+
+def _read_state(path: Path) -> dict | None:
+    return torch.load(path, map_location="cpu", weights_only=True) if path.exists() else None
+
+
 def fit(
     model: SSPNet,
     train_set: Dataset,
@@ -136,14 +164,20 @@ def fit(
     out_dir: str | os.PathLike,
     on_epoch: Callable[[dict], None] | None = None,
 ) -> FitResult:
-    """Train with early stopping; resumes from `out_dir/state.pt` when it exists."""
+    """Train with early stopping; resumes from `out_dir/state.pt` when it exists.
+
+    Under `torchrun` every rank calls this with the same arguments and gets the same result; a
+    resumed run must use the same number of processes unless it stopped at an epoch boundary.
+    """
     for name, ds in (("training", train_set), ("validation", val_set)):
         if len(ds) == 0:  # an empty validation set would score 0.0 and silently pick epoch 1
             raise ValueError(f"the {name} set is empty: early stopping needs images in both training and "
                              "validation (use more images or another split)")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    device = resolve_device(cfg.device)
+    ctx = distributed.context(cfg.device)
+    device = ctx.device
+    say = tqdm.write if ctx.is_main else (lambda _msg: None)
     torch.manual_seed(cfg.seed)
     if cfg.freeze_stem:
         model.backbone.freeze_stem()
@@ -154,60 +188,77 @@ def fit(
     opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     state_path, best_path = out / "state.pt", out / "best.safetensors"
     start_epoch, start_step, best, best_epoch, bad, history = 0, 0, math.inf, -1, 0, []
-    partial = (0.0, 0, 0.0)  # (loss sum, steps, seconds) of the interrupted epoch's done steps
-    if state_path.exists():
-        st = torch.load(state_path, map_location="cpu", weights_only=True)
+    partial = (0.0, 0, 0.0)  # (loss sum, steps, seconds) of the interrupted epoch's done steps, all ranks
+    st = distributed.broadcast_object(_read_state(state_path) if ctx.is_main else None, ctx)
+    if st is not None:
+        if st["step"] and int(st.get("world_size", 1)) != ctx.world_size:
+            raise ValueError(f"{state_path} stopped inside epoch {st['epoch'] + 1} of a run of "
+                             f"{st.get('world_size', 1)} process(es); resume it with that many, not {ctx.world_size}")
         model.load_state_dict(st["model"])
         opt.load_state_dict(st["optimizer"])
         start_epoch, start_step = st["epoch"], st["step"]
         best, best_epoch, bad = st["best"], st["best_epoch"], st["bad"]
         history = json.loads(st["history"])
         partial = (float(st.get("running", 0.0)), int(st.get("seen", 0)), float(st.get("seconds", 0.0)))
-        tqdm.write(f"resuming from epoch {start_epoch + 1}, step {start_step}")
+        say(f"resuming from epoch {start_epoch + 1}, step {start_step}")
+    del st
+    step_fn: nn.Module = _Step(model, cfg.mode, device)
+    if ctx.active:  # saliency mode never touches decoder_d: DDP must be told that some parameters go unused
+        step_fn = DistributedDataParallel(step_fn, device_ids=[device.index] if device.type == "cuda" else None,
+                                          find_unused_parameters=cfg.mode == "saliency")
 
     def save_state(epoch: int, step: int, running: float = 0.0, seen: int = 0, seconds: float = 0.0) -> None:
-        st = {
-            "model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch, "step": step,
-            "best": best, "best_epoch": best_epoch, "bad": bad, "history": json.dumps(history),
-            "running": running, "seen": seen, "seconds": seconds,
-        }
-        torch.save(st, state_path.with_suffix(".tmp"))
-        os.replace(state_path.with_suffix(".tmp"), state_path)
+        running, seen = distributed.all_reduce([running, seen], ctx)  # every rank's steps of this epoch
+        (seconds,) = distributed.all_reduce([seconds], ctx, op="max")
+        with distributed.main_writes(ctx) as write:
+            if write:
+                st = {
+                    "model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch, "step": step,
+                    "best": best, "best_epoch": best_epoch, "bad": bad, "history": json.dumps(history),
+                    "running": running, "seen": int(seen), "seconds": seconds, "world_size": ctx.world_size,
+                }
+                buf = io.BytesIO()
+                torch.save(st, buf)
+                write_bytes_atomic(state_path, buf.getbuffer())
 
-    val_loader = DataLoader(val_set, batch_size=cfg.batch_size, num_workers=cfg.workers)
-    steps_total = math.ceil(len(train_set) / cfg.batch_size)
+    val_part = Subset(val_set, distributed.strided(len(val_set), ctx.rank, ctx.world_size)) if ctx.active else val_set
+    val_loader = DataLoader(val_part, batch_size=cfg.batch_size, num_workers=cfg.workers)
+    steps_total = math.ceil(math.ceil(len(train_set) / ctx.world_size) / cfg.batch_size)
     if cfg.max_steps_per_epoch:
         steps_total = min(steps_total, cfg.max_steps_per_epoch)
     stopped_early = False
     info = {"train": asdict(cfg), "n_train": len(train_set), "n_val": len(val_set)}
+    if ctx.active:
+        info["world_size"] = ctx.world_size
     for epoch in range(start_epoch, cfg.epochs):
         if bad >= cfg.patience:
             stopped_early = True
             break
         for group in opt.param_groups:
             group["lr"] = cfg.lr * cfg.lr_gamma ** (epoch // cfg.lr_step)
-        order = _epoch_order(len(train_set), cfg.seed, epoch)
+        order = distributed.shard(_epoch_order(len(train_set), cfg.seed, epoch), ctx.rank, ctx.world_size)
         skip = start_step * cfg.batch_size if epoch == start_epoch else 0
         loader = DataLoader(
             Subset(train_set, order[skip : steps_total * cfg.batch_size]),
             batch_size=cfg.batch_size, num_workers=cfg.workers, drop_last=False,
             persistent_workers=False, pin_memory=device.type == "cuda",
         )
-        model.train()
+        step_fn.train()
         first = start_step if epoch == start_epoch else 0
-        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", initial=first, total=steps_total, leave=False)
+        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", initial=first, total=steps_total, leave=False,
+                   disable=not ctx.is_main)
         t0, running, seen, prior = time.perf_counter(), 0.0, 0, 0.0
         if epoch == start_epoch and start_step:  # the epoch's record also counts the steps before the resume
-            running, seen, prior = partial
+            running, seen, prior = partial if ctx.is_main else (0.0, 0, partial[2])
         for step, batch in enumerate(bar, start=first):
-            if cfg.augment:
-                g = torch.Generator().manual_seed(cfg.seed * 7_919 + epoch * 100_003 + step)
+            if cfg.augment:  # flips differ between ranks; rank 0 draws what a single process draws
+                g = torch.Generator().manual_seed(cfg.seed * 7_919 + epoch * 100_003 + step + ctx.rank * 1_000_003)
                 b = next(v for v in batch.values() if torch.is_tensor(v)).shape[0]
                 batch = _flip(batch, torch.rand(b, generator=g) < 0.5)
                 if cfg.grey_prob > 0:
                     batch = _greyscale(batch, torch.rand(b, generator=g) < cfg.grey_prob)
             with autocast(device):
-                loss, parts = _loss(model, batch, cfg.mode, device)
+                loss, parts = step_fn(batch)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -216,8 +267,13 @@ def fit(
             bar.set_postfix(loss=f"{running / seen:.3f}")
             if (step + 1) % cfg.save_every == 0 and step + 1 < steps_total:
                 save_state(epoch, step + 1, running, seen, prior + time.perf_counter() - t0)
-        train_time = prior + time.perf_counter() - t0
+        distributed.sync_buffers(model, ctx)  # one set of BatchNorm statistics to validate and save
+        running, seen = distributed.all_reduce([running, seen], ctx)
+        (train_time,) = distributed.all_reduce([prior + time.perf_counter() - t0], ctx, op="max")
         val = validation_loss(model, val_loader, cfg.mode, device)
+        if ctx.active:  # each rank scored its share: the mean over all images, the same on every rank
+            total, n = distributed.all_reduce([val * len(val_part), len(val_part)], ctx)
+            val = total / max(n, 1)
         record = {
             "epoch": epoch + 1, "train_loss": running / max(seen, 1), "val_loss": val,
             "lr": opt.param_groups[0]["lr"], "seconds": train_time,
@@ -227,15 +283,16 @@ def fit(
         if val < best:
             best, best_epoch, bad = val, epoch + 1, 0
             if cfg.mode == "saliency":
-                model.tie_decoders()
+                model.tie_decoders()  # on every rank, so all keep identical weights
             best_info = {**info, "best_epoch": best_epoch, "val_loss": best}
-            save_checkpoint(model, best_path, best_info)
-            # the same config and run record, readable without opening the weights
-            best_path.with_suffix(".json").write_text(
-                json.dumps({"config": model.config.to_dict(), "info": best_info}, indent=1))
+            with distributed.main_writes(ctx) as write:
+                if write:
+                    save_checkpoint(model, best_path, best_info)
+                    # the same config and run record, readable without opening the weights
+                    _write_json(best_path.with_suffix(".json"), {"config": model.config.to_dict(), "info": best_info})
         else:
             bad += 1
-        tqdm.write(
+        say(
             f"epoch {epoch + 1}: train {record['train_loss']:.4f}  val {val:.4f}  "
             f"({record['images_per_s']:.1f} img/s){'  *best' if best_epoch == epoch + 1 else ''}"
         )
@@ -244,5 +301,7 @@ def fit(
         save_state(epoch + 1, 0)
     else:
         stopped_early = bad >= cfg.patience
-    (out / "history.json").write_text(json.dumps(history, indent=1))
+    with distributed.main_writes(ctx) as write:
+        if write:
+            _write_json(out / "history.json", history)
     return FitResult(best_path, best_epoch, best, history, stopped_early)

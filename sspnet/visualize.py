@@ -1,12 +1,15 @@
 """Pictures of maps: heatmap overlays and 16-bit map files (people would rather look than read)."""
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 
 import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
+
+from .imageio import encode_map_png, encode_png, write_bytes_atomic
 
 
 def colorize(m: np.ndarray, vmax: float | None = None) -> np.ndarray:
@@ -27,15 +30,29 @@ def overlay(image: np.ndarray, m: np.ndarray, alpha: float = 0.55, vmax: float |
 
 
 def save_map(m: np.ndarray, path: str | os.PathLike) -> Path:
-    """Raw map: .npy keeps float32 exactly; .png stores 16-bit (0..65535 = 0..1)."""
+    """Raw map: .npy keeps float32 exactly; .png stores 16-bit (0..65535 = 0..1).
+
+    Encoded in memory, then written atomically (`sspnet.imageio.write_bytes_atomic`).
+    """
     path = Path(path)
-    if path.suffix.lower() == ".npy":
-        np.save(path, m.astype(np.float32))
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
+        buf = io.BytesIO()
+        np.save(buf, m.astype(np.float32))
+        data = buf.getvalue()
+    elif suffix == ".png":
+        data = encode_map_png(m, 16)
     else:
-        u16 = (np.clip(m, 0, 1) * 65535).round().astype(np.uint16)
-        if not cv2.imwrite(str(path), u16):
-            raise OSError(f"could not write {path}")
+        got = suffix or "no suffix"
+        raise ValueError(f"{path}: a raw map is written as .npy (float32) or .png (16 bit), not {got}")
+    write_bytes_atomic(path, data)
     return path
+
+
+def save_rgb_png(image: np.ndarray, path: str | os.PathLike) -> Path:
+    """An HxWx3 uint8 picture (e.g. an `overlay`) as PNG, written atomically."""
+    write_bytes_atomic(path, encode_png(image))
+    return Path(path)
 
 
 def _font(size: int) -> ImageFont.ImageFont:

@@ -13,9 +13,10 @@ from pathlib import Path
 
 import torch
 from safetensors import safe_open
-from safetensors.torch import save_file
+from safetensors.torch import save
 
 from .configs import ModelConfig
+from .imageio import write_bytes_atomic
 from .model import SSPNet, resolve_device
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
@@ -50,7 +51,8 @@ def _unique_state(model: SSPNet) -> dict[str, torch.Tensor]:
 
 
 def save_checkpoint(model: SSPNet, path: str | os.PathLike, info: dict | None = None, half: bool = False) -> Path:
-    """Write weights + config (+ info) atomically; `half` stores floating tensors as fp16."""
+    """Write weights + config (+ info) atomically (`sspnet.imageio.write_bytes_atomic`: a reader
+    or a resumed run never sees half a checkpoint); `half` stores floating tensors as fp16."""
     state = {}
     for k, v in _unique_state(model).items():
         v = v.detach().cpu()
@@ -58,12 +60,8 @@ def save_checkpoint(model: SSPNet, path: str | os.PathLike, info: dict | None = 
             v = v.half()
         state[k] = v.contiguous()
     meta = {"config": json.dumps(model.config.to_dict()), "info": json.dumps(info or {}), "format": "sspnet-1"}
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(state, str(tmp), metadata=meta)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
-    return path
+    write_bytes_atomic(path, save(state, metadata=meta))
+    return Path(path)
 
 
 def read_checkpoint(path: str | os.PathLike) -> tuple[ModelConfig, dict, dict[str, torch.Tensor]]:

@@ -16,6 +16,8 @@ from sspcodec.backends import (
     UnknownBackendError,
     available_backends,
     get_backend,
+    read_dct,
+    transcode_baseline,
 )
 
 try:
@@ -25,7 +27,8 @@ try:
 except ImportError:
     HAVE_JPEGLI = False
 
-ALL = ["turbo", "mozjpeg", pytest.param("jpegli", marks=pytest.mark.skipif(not HAVE_JPEGLI, reason="pyjpegli not installed (pip install pyjpegli==0.3.2)"))]
+NO_JPEGLI = "pyjpegli not installed (pip install pyjpegli==0.3.2)"
+ALL = ["turbo", "mozjpeg", pytest.param("jpegli", marks=pytest.mark.skipif(not HAVE_JPEGLI, reason=NO_JPEGLI))]
 
 
 def make_image(h: int = 48, w: int = 64, seed: int = 0) -> np.ndarray:
@@ -172,7 +175,7 @@ def test_bad_arguments(name: str) -> None:
         be.decode(b"definitely not a jpeg" * 4)
 
 
-@pytest.mark.skipif(not HAVE_JPEGLI, reason="pyjpegli not installed (pip install pyjpegli==0.3.2)")
+@pytest.mark.skipif(not HAVE_JPEGLI, reason=NO_JPEGLI)
 def test_jpegli_refuses_what_it_cannot_do() -> None:
     be = get_backend("jpegli")
     with pytest.raises(ValueError, match="4:2:0"):
@@ -188,3 +191,55 @@ def test_rgba_alpha_is_dropped() -> None:
     rgba = np.concatenate([img, np.zeros(img.shape[:2] + (1,), np.uint8)], axis=2)
     be = get_backend("turbo")
     assert be.encode(rgba, 80) == be.encode(img, 80)
+
+
+# --------------------------------------------------------------------------
+# DCT-domain I/O
+# --------------------------------------------------------------------------
+def _decode(data: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+
+
+@pytest.mark.parametrize("name", ["turbo", "mozjpeg"])
+def test_transcode_baseline_is_lossless(name: str) -> None:
+    prog = get_backend(name).encode(make_image(), 80, progressive=True)
+    base = transcode_baseline(prog)
+    markers = frame_markers(base)
+    assert 0xC0 in markers and 0xC2 not in markers and markers.count(0xE0) == 1
+    np.testing.assert_array_equal(_decode(base), _decode(prog))
+
+
+@pytest.mark.parametrize("sub,factor", [("4:2:0", (2, 2)), ("4:2:2", (1, 2)), ("4:4:4", (1, 1))])
+def test_read_dct_planes_and_sampling(sub: str, factor: tuple[int, int]) -> None:
+    data = get_backend("turbo").encode(make_image(37, 53), 75, subsampling=sub)
+    dct = read_dct(data)
+    assert [p.name for p in dct.planes] == ["Y", "Cb", "Cr"]
+    assert [p.component for p in dct.planes] == ["luma", "chroma", "chroma"]
+    assert dct.chroma_factor == factor and dct.luma_grid[0] >= 5 and dct.luma_grid[1] >= 7
+    assert dct.write() == transcode_baseline(data)
+    zeroed = [np.zeros_like(p.coeffs) for p in dct.planes]
+    flat = _decode(dct.write(zeroed))
+    assert flat.std() == 0  # all coefficients 0: mid-grey everywhere
+    assert dct.write() == transcode_baseline(data)  # writing new planes leaves the file's own intact
+    with pytest.raises(ValueError, match="planes"):
+        dct.write(zeroed[:1])
+    grey = read_dct(get_backend("turbo").encode(make_image()[:, :, 0], 75))
+    assert [p.name for p in grey.planes] == ["Y"] and grey.chroma_factor == (1, 1)
+
+
+def test_metadata_markers_survive_a_transcode_but_encodes_carry_none() -> None:
+    """Only the JFIF APP0 is replaced on a rewrite; EXIF, ICC and comments of a JPEG that has
+    them are kept. The encoder's JPEGs are made from pixels, so they carry none."""
+    exif = Image.Exif()
+    exif[0x010E] = "a description"
+    buf = io.BytesIO()
+    Image.fromarray(make_image()).save(
+        buf, "JPEG", quality=80, exif=exif.tobytes(), icc_profile=b"icc" * 40, comment=b"hi"
+    )
+    with Image.open(io.BytesIO(transcode_baseline(buf.getvalue()))) as im:
+        assert {"exif", "icc_profile", "comment"} <= set(im.info)
+    from sspcodec.quant import encode_with_quality_map
+
+    with Image.open(io.BytesIO(encode_with_quality_map(make_image(), np.full((6, 8), 60.0)))) as im:
+        assert not {"exif", "icc_profile", "comment"} & set(im.info)
+    assert frame_markers(transcode_baseline(buf.getvalue())).count(0xE0) == 1

@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 import sspcodec
 from sspcodec.api import CompressError, Encoder
 from sspcodec.cli import app
+from sspcodec.search import Score
 from sspnet import build_model, save_checkpoint
 from sspnet.configs import CONFIGS
 
@@ -88,8 +89,11 @@ def test_byte_budgets_are_honoured(encoder, kind):
 def test_max_shift_finds_fewer_bytes_within_the_shift(encoder):
     rgb = _photo(seed=3)
     hi = encoder.compress(rgb, quality=95)
-    r = encoder.compress(rgb, max_shift=hi.predicted_shift * 1.5 + 1e-4)
-    assert r.predicted_shift <= hi.predicted_shift * 1.5 + 1e-4
+    limit = hi.predicted_shift * 1.5 + 1e-4
+    r = encoder.compress(rgb, max_shift=limit)
+    assert r.predicted_shift <= limit
+    assert r.bytes < hi.bytes  # a looser shift than q95's is reached with fewer bytes
+    assert r.baseline.quality < 95 and r.bytes <= r.baseline.bytes
     assert "predicted shift at most" in r.target
 
 
@@ -110,14 +114,30 @@ def test_accepts_pil_and_arrays_without_writing_files(encoder, tmp_path, monkeyp
     assert list(tmp_path.iterdir()) == []
 
 
-def test_priority_map_override_changes_the_allocation(encoder):
+def test_priority_map_override_changes_the_allocation(encoder, monkeypatch):
+    """`priority=` reaches the search and shapes the output's quality map. The random-weight model
+    may well prefer the plain JPEG, so the scores are tilted: the plain JPEG looks worst and no
+    candidate is held back by the PSNR guard, so a reallocated candidate always wins."""
     rgb = _photo(seed=5)
     left = np.zeros(rgb.shape[:2], np.float32)
     left[:, : rgb.shape[1] // 2] = 1
-    r = encoder.compress(rgb, priority=left)
-    if r.quality_map.min() < r.quality_map.max():  # a non-uniform candidate won
-        g = r.quality_map
-        assert g[:, : g.shape[1] // 2].mean() > g[:, g.shape[1] // 2 :].mean()
+    real_run, seen = encoder.search.run, []
+
+    def run(rgb, priority, target, plain, score, **kw):
+        seen.append(priority)
+
+        def tilted(datas):
+            return [Score(s.ssm + 1.0, -np.inf) if d == plain.data else s for d, s in zip(datas, score(datas))]
+
+        return real_run(rgb, priority, target, plain, tilted, **kw)
+
+    monkeypatch.setattr(encoder.search, "run", run)
+    g = encoder.compress(rgb, priority=left).quality_map
+    half = g.shape[1] // 2
+    assert seen[0][:, :half].min() > seen[0][:, half + 1 :].max()
+    assert g.min() < g.max() and g[:, :half].mean() > g[:, half:].mean() + 1.0
+    encoder.compress(rgb)  # the model's own saliency: another allocation
+    assert not np.array_equal(seen[0], seen[1])
 
 
 def test_module_level_compress_reuses_the_encoder(model_path):
@@ -139,7 +159,8 @@ def _write(path: Path, seed: int = 0) -> Path:
 def test_cli_compress_json_and_report(tmp_path, model_path):
     src = _write(tmp_path / "in.png")
     out, rep = tmp_path / "out.jpg", tmp_path / "report.png"
-    res = runner.invoke(app, ["compress", str(src), "-o", str(out), "--json", "--report", str(rep), "--model", str(model_path)])
+    args = ["compress", str(src), "-o", str(out), "--json", "--report", str(rep), "--model", str(model_path)]
+    res = runner.invoke(app, args)
     assert res.exit_code == 0, res.output
     fig = json.loads(res.output)
     assert fig["bytes"] == out.stat().st_size

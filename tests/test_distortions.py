@@ -67,10 +67,10 @@ def test_deterministic(kind: str) -> None:
 
 def test_level_functions_match_parametric() -> None:
     img = natural_like()
-    np.testing.assert_array_equal(D.jpeg(img, 2), D.jpeg_quality(img, D.JPEG_LEVELS[2]))
-    np.testing.assert_array_equal(D.gaussian_blur(img, 3), D.gaussian_sigma(img, D.GAUSSIAN_BLUR_LEVELS[3]))
-    np.testing.assert_array_equal(D.contrast_change(img, 1), D.contrast_factor(img, D.CONTRAST_LEVELS[1]))
-    np.testing.assert_array_equal(D.motion_blur(img, 1), D.motion_blur_length(img, D.MOTION_BLUR_LEVELS[1]))
+    np.testing.assert_array_equal(D.jpeg(img, 2), D.encode_jpeg_at(img, D.JPEG_LEVELS[2]))
+    np.testing.assert_array_equal(D.gaussian_blur(img, 3), D.blur_gaussian(img, D.GAUSSIAN_BLUR_LEVELS[3]))
+    np.testing.assert_array_equal(D.contrast_change(img, 1), D.scale_contrast(img, D.CONTRAST_LEVELS[1]))
+    np.testing.assert_array_equal(D.motion_blur(img, 1), D.blur_motion(img, D.MOTION_BLUR_LEVELS[1]))
 
 
 def test_level_tables_are_ordered_by_severity() -> None:
@@ -82,9 +82,9 @@ def test_level_tables_are_ordered_by_severity() -> None:
 
 def test_identity_parameters() -> None:
     img = natural_like()
-    np.testing.assert_array_equal(D.contrast_factor(img, 1.0), img)
-    np.testing.assert_array_equal(D.gaussian_sigma(img, 0), img)
-    np.testing.assert_array_equal(D.motion_blur_length(img, 1), img)
+    np.testing.assert_array_equal(D.scale_contrast(img, 1.0), img)
+    np.testing.assert_array_equal(D.blur_gaussian(img, 0), img)
+    np.testing.assert_array_equal(D.blur_motion(img, 1), img)
 
 
 def test_contrast_keeps_mean_and_flat_image() -> None:
@@ -113,8 +113,8 @@ def test_motion_kernel_normalised_centred_and_directional(angle: float) -> None:
 def test_motion_blur_direction_matters() -> None:
     img = np.zeros((41, 41, 3), np.uint8)
     img[20, 20] = 255
-    h = D.motion_blur_length(img, 11, 0)[:, :, 0]
-    v = D.motion_blur_length(img, 11, 90)[:, :, 0]
+    h = D.blur_motion(img, 11, 0)[:, :, 0]
+    v = D.blur_motion(img, 11, 90)[:, :, 0]
     assert h[20].sum() > 0 and h[:, 20].astype(int).sum() == h[20, 20]  # spreads along the row only
     assert v[:, 20].sum() > 0 and v[20].astype(int).sum() == v[20, 20]
 
@@ -134,10 +134,10 @@ def test_aliases_and_registry() -> None:
         lambda img: D.distort(img, "jpeg", 0),
         lambda img: D.distort(img, "jpeg", 4),
         lambda img: D.distort(img, "jpeg", 1.5),
-        lambda img: D.jpeg_quality(img, 0),
-        lambda img: D.gaussian_sigma(img, -1),
-        lambda img: D.motion_blur_length(img, float("nan")),
-        lambda img: D.contrast_factor(img, -0.5),
+        lambda img: D.encode_jpeg_at(img, 0),
+        lambda img: D.blur_gaussian(img, -1),
+        lambda img: D.blur_motion(img, float("nan")),
+        lambda img: D.scale_contrast(img, -0.5),
         lambda img: D.jpeg(img.astype(np.float32), 1),
         lambda img: D.jpeg(img[:, :, 0], 1),
     ],

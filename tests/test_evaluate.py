@@ -3,18 +3,21 @@ from __future__ import annotations
 
 import csv
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
 import torch
 
 from sspnet.baselines import AverageMap, CenterBias
+from sspnet.configs import CONFIGS
 from sspnet.evaluate import (
     SALIENCY_METRICS,
     SHIFT_METRICS,
     crop_to_valid,
     evaluate_saliency,
     evaluate_shift,
+    intuitive_predictor,
     markdown_table,
     run_saliency_eval,
     significance,
@@ -50,7 +53,8 @@ def _valid(box) -> np.ndarray:
 def _to_canvas_fix(xy: np.ndarray, box) -> np.ndarray:
     """Fixations scaled into the box, rasterised at their nearest canvas pixel."""
     s = box.width / IMAGE[1]
-    return fixation_map(np.stack([box.left + (xy[:, 0] + 0.5) * s - 0.5, box.top + (xy[:, 1] + 0.5) * s - 0.5], 1), CANVAS)
+    canvas_xy = np.stack([box.left + (xy[:, 0] + 0.5) * s - 0.5, box.top + (xy[:, 1] + 0.5) * s - 0.5], 1)
+    return fixation_map(canvas_xy, CANVAS)
 
 
 def saliency_items(n=4, seed=0) -> list[dict]:
@@ -187,6 +191,30 @@ def test_evaluate_shift_rows_and_tables(model):
     assert len(md.strip().splitlines()) == 2 + len(table)
 
 
+@pytest.mark.parametrize("normalized", [False, True])
+def test_intuitive_predictor_uses_the_models_eq2(normalized):
+    """The intuitive approach is ReLU(SM(d) - SM(r)) of ONE decoder, on max-1 maps exactly when
+    the model's config says `shift_from_normalized` (as the model's own predict_shift does)."""
+    m = build_model(replace(CONFIGS["default"], shift_from_normalized=normalized)).eval()
+    decoders = []
+
+    def saliency(x: torch.Tensor, which: str = "r") -> torch.Tensor:  # known maps with peaks below 1
+        decoders.append(which)
+        return 0.8 * x.mean(dim=1, keepdim=True)
+
+    m.saliency = saliency
+    batch = torch.utils.data.default_collate(shift_items()[:2])
+    got = intuitive_predictor(m)(batch)
+    assert decoders == ["r"]  # both images in one pass through the pristine decoder
+    sm_r, sm_d = saliency(batch["pristine"]), saliency(batch["distorted"])
+    top = lambda x: x / x.amax(dim=(-2, -1), keepdim=True).clamp_min(1e-6)  # noqa: E731 (written out here)
+    raw = (sm_d - sm_r).clamp_min(0)[:, 0].numpy()
+    scaled = (top(sm_d) - top(sm_r)).clamp_min(0)[:, 0].numpy()
+    assert raw.max() > 0.05 and np.abs(raw - scaled).max() > 0.05  # the two rules really differ here
+    assert got.shape == (2, *CANVAS)
+    np.testing.assert_allclose(got, scaled if normalized else raw, rtol=0, atol=1e-6)
+
+
 def test_summarize_and_significance_on_synthetic_rows():
     rng = np.random.default_rng(0)
     rows = [
@@ -226,7 +254,6 @@ def test_write_csv_roundtrip(tmp_path):
 
 def test_run_saliency_eval_from_eye_tracking_items(model, tmp_path):
     """End to end through the real SaliencyDataset when it is available."""
-    pytest.importorskip("sspnet.data.datasets")
     from PIL import Image
 
     from sspnet.data.fixations import EyeTrackingImage, Fixations

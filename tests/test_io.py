@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sspnet import imageio as sio
 from sspcodec.io import ImageReadError, UnsafeWriteError, parse_size, read_image, write_bytes_atomic
+from sspnet import imageio as sio
 
 
 def png_bytes(im: Image.Image, **kw) -> bytes:
@@ -176,6 +176,60 @@ def test_pixel_limit(tmp_path: Path) -> None:
     assert sio.DEFAULT_MAX_PIXELS == 100_000_000
 
 
+def test_image_size_matches_read_image(tmp_path: Path) -> None:
+    """Sizes checked from the header agree with the pixels read later, EXIF rotation included."""
+    a = marked_rgb()  # 6 x 10
+    for orientation, expected in ((1, (10, 6)), (6, (6, 10)), (8, (6, 10)), (3, (10, 6))):
+        exif = Image.Exif()
+        exif[0x0112] = orientation
+        path = tmp_path / f"o{orientation}.png"
+        Image.fromarray(a).save(path, exif=exif.tobytes())
+        assert sio.image_size(path) == expected
+        assert read_image(path).shape[1::-1] == expected
+        assert sio.image_size(path, exif_orientation=False) == (10, 6)
+    (tmp_path / "bad.png").write_bytes(b"not an image")
+    with pytest.raises(ImageReadError, match="bad.png.*not a recognised image format"):
+        sio.image_size(tmp_path / "bad.png")
+    with pytest.raises(ImageReadError, match="file not found"):
+        sio.image_size(tmp_path / "missing.png")
+
+
+# --------------------------------------------------------------------------
+# saliency-map files
+# --------------------------------------------------------------------------
+def test_map_png_round_trip_8_and_16_bit(tmp_path: Path) -> None:
+    sm = np.linspace(-0.2, 1.2, 60, dtype=np.float32).reshape(6, 10)  # out of range on both ends
+    for bits, top, dtype in ((16, 65535, np.uint16), (8, 255, np.uint8)):
+        levels = sio.read_map(sio.encode_map_png(sm, bits))
+        assert levels.dtype == dtype and levels.shape == (6, 10)
+        np.testing.assert_array_equal(levels, np.rint(np.clip(sm, 0, 1) * top).astype(dtype))
+        np.testing.assert_array_equal(levels, sio.map_levels(sm, bits))
+    path = tmp_path / "m.png"
+    path.write_bytes(sio.encode_map_png(sm))
+    np.testing.assert_array_equal(sio.read_map(path), sio.map_levels(sm))  # path and bytes alike
+    with pytest.raises(ValueError, match="8 or 16"):
+        sio.map_levels(sm, 12)
+
+
+def test_read_map_accepts_grey_only(tmp_path: Path) -> None:
+    g = (np.arange(60, dtype=np.uint8) * 4).reshape(6, 10)
+    grey_rgb = sio.encode_png(np.repeat(g[:, :, None], 3, axis=2))
+    np.testing.assert_array_equal(sio.read_map(grey_rgb), g)  # a grey picture saved as RGB is a map
+    with pytest.raises(ImageReadError, match="greyscale"):
+        sio.read_map(sio.encode_png(marked_rgb()))
+    with pytest.raises(ImageReadError, match="not a readable image"):
+        sio.read_map(b"garbage")
+    with pytest.raises(ImageReadError, match="missing.png"):
+        sio.read_map(tmp_path / "missing.png")
+
+
+def test_encode_png_is_lossless_rgb() -> None:
+    a = np.random.default_rng(0).integers(0, 256, (7, 9, 3), dtype=np.uint8)
+    np.testing.assert_array_equal(read_image(sio.encode_png(a)), a)  # channel order kept
+    with pytest.raises(ValueError, match="uint8"):
+        sio.encode_png(a.astype(np.float32))
+
+
 # --------------------------------------------------------------------------
 # write_bytes_atomic
 # --------------------------------------------------------------------------
@@ -307,7 +361,9 @@ def test_parse_size(text, expected: int) -> None:
     assert parse_size(text) == expected
 
 
-@pytest.mark.parametrize("text", ["", "KB", "150K", "150M", "1.5.3MB", "-5KB", "150 kilobytes", "10 KB extra", "0", "0KB"])
+@pytest.mark.parametrize(
+    "text", ["", "KB", "150K", "150M", "1.5.3MB", "-5KB", "150 kilobytes", "10 KB extra", "0", "0KB"]
+)
 def test_parse_size_rejects(text: str) -> None:
     with pytest.raises(ValueError):
         parse_size(text)

@@ -99,6 +99,27 @@ def test_shift_map() -> None:
         shift_map(d, r[:-1])
 
 
+def test_shift_map_normalize_numpy_and_torch_agree() -> None:
+    """One eq. 2 for both array kinds: normalize scales each map to its own peak first."""
+    import torch  # a hard dependency; maps.py itself only uses it when handed tensors
+    rng = np.random.default_rng(5)
+    d = 0.6 * saliency_map(rng.random((15, 2)) * 30, (30, 30), sigma=4.0)  # peaks 0.6 and 0.3:
+    r = 0.3 * saliency_map(rng.random((15, 2)) * 30, (30, 30), sigma=4.0)  # raw and scaled differ
+    scaled = np.maximum(d / d.max() - r / r.max(), 0)
+    np.testing.assert_allclose(shift_map(d, r, normalize=True), scaled, rtol=0, atol=1e-6)
+    assert np.abs(shift_map(d, r) - scaled).max() > 0.1
+    for normalize in (False, True):
+        t = shift_map(torch.from_numpy(d), torch.from_numpy(r), normalize=normalize)
+        assert torch.is_tensor(t) and t.dtype == torch.float32
+        np.testing.assert_allclose(t.numpy(), shift_map(d, r, normalize=normalize), rtol=0, atol=1e-6)
+    # a batch of distorted maps against one pristine map, each scaled by its own peak
+    batch = np.stack([d, 2 * d])[:, None]
+    out = shift_map(torch.from_numpy(batch), torch.from_numpy(r)[None, None], normalize=True)
+    assert out.shape == (2, 1, 30, 30)
+    np.testing.assert_allclose(out[0, 0].numpy(), out[1, 0].numpy(), rtol=0, atol=1e-6)
+    assert not shift_map(np.zeros_like(d), r, normalize=True).any()  # an empty map stays empty
+
+
 def test_fixation_map_rounding_and_bounds() -> None:
     fix = np.array(
         [

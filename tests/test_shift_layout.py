@@ -78,6 +78,7 @@ def test_build_and_read_back(built) -> None:
         assert sm_d.max() == pytest.approx(1.0)
     readme = (out / "README.md").read_text()
     assert "SYNTHETIC" in readme and "NOT HUMAN" in readme
+    assert not [p for p in out.rglob(".*")], "temporary files left behind"
     header = (out / "manifest.csv").read_text().splitlines()[0].split(",")
     assert header[: len(MANIFEST_COLUMNS)] == list(MANIFEST_COLUMNS)
 
@@ -155,6 +156,20 @@ def test_hand_written_layout(hand) -> None:
     np.testing.assert_allclose(scenes[0].pristine.load_saliency(), 1.0)  # 8-bit map scaled to max 1
     np.testing.assert_allclose(scenes[1].pristine.load_saliency(), 1.0)  # 16-bit map too
     np.testing.assert_allclose(load_fixation_file(root / "img" / "f.npy"), [[1, 2]])
+
+
+def test_exif_rotated_image_is_sized_as_read(hand) -> None:
+    """An image stored 24x20 with EXIF "rotate 90" is read (and so checked) as 20x24, like its map."""
+    root, rows = hand
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(_textured(20, 24, 7)).save(root / "img" / "rot.png", exif=exif.tobytes())
+    cv2.imwrite(str(root / "img" / "rot_map.png"), np.full((24, 20), 200, np.uint8))
+    rot = [dict(scene_id="s3", category="X", image="img/rot.png", distortion="none", saliency="img/rot_map.png")]
+    scene = read_shift_dataset(_write(root, rows + rot))[2]
+    assert scene.pristine.shape == (24, 20)
+    assert scene.pristine.load_image().shape == (24, 20, 3)
+    assert scene.pristine.load_saliency().shape == (24, 20)
 
 
 def _bad(root: Path, rows: list[dict], *words: str, header=MANIFEST_COLUMNS) -> None:

@@ -29,7 +29,7 @@ from sspnet.data import (
 )
 from sspnet.evaluate import run_saliency_eval
 from sspnet.experiments import eval_saliency, eval_shift, split_holdout, train_saliency, train_shift
-from sspnet.model import build_model
+from sspnet.model import build_model, count_parameters
 from sspnet.train import TrainConfig, fit
 from sspnet.zoo import load_model, read_checkpoint
 
@@ -167,6 +167,21 @@ def _state(path) -> dict:
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
+def crashing_loss(real_loss, at: int, exc: BaseException):
+    """`sspnet.train._loss` that raises `exc` at training step `at` (0-based over the run): a kill."""
+    calls = {"n": 0}
+
+    def loss(model, batch, mode, device):
+        if model.training:
+            if calls["n"] == at:
+                raise exc
+            calls["n"] += 1
+        return real_loss(model, batch, mode, device)
+
+    return loss
+
+
+@pytest.mark.slow  # three training runs per case
 @pytest.mark.parametrize("crash_at", [2, 4], ids=["epoch1-step2", "epoch2-step1"])
 def test_resume_after_crash_matches_uninterrupted_run(sets, tmp_path, monkeypatch, crash_at) -> None:
     """Kill run B during training step `crash_at` (0-based over the run; 3 steps per epoch),
@@ -176,16 +191,8 @@ def test_resume_after_crash_matches_uninterrupted_run(sets, tmp_path, monkeypatc
     c = cfg(save_every=1)  # a resumable state after every step
     run_a = fit(tiny_model(), train_set, val_set, c, tmp_path / "a")
 
-    real_loss, calls = train_mod._loss, {"n": 0}
-
-    def crashing_loss(model, batch, mode, device):
-        if model.training:
-            if calls["n"] == crash_at:
-                raise KeyboardInterrupt("simulated kill")
-            calls["n"] += 1
-        return real_loss(model, batch, mode, device)
-
-    monkeypatch.setattr(train_mod, "_loss", crashing_loss)
+    real_loss = train_mod._loss
+    monkeypatch.setattr(train_mod, "_loss", crashing_loss(real_loss, crash_at, KeyboardInterrupt("simulated kill")))
     with pytest.raises(KeyboardInterrupt):
         fit(tiny_model(), train_set, val_set, c, tmp_path / "b")
     partial = _state(tmp_path / "b" / "state.pt")
@@ -355,11 +362,14 @@ def test_cli_help(runner, command) -> None:
     assert "Usage" in result.output
 
 
+@pytest.mark.slow  # builds every config, the paper-size ones included
 def test_cli_info_lists_configs(runner) -> None:
     result = runner.invoke(app, ["info"])
     assert result.exit_code == 0, result.output
     assert "configs (parameters):" in result.output and "default" in result.output
-    assert "paper-resnet50" in result.output and "82.93 M" in result.output  # the paper's ~83M
+    paper = count_parameters(build_model("paper-resnet50", pretrained_backbone=False))
+    assert 80e6 < paper < 86e6  # the paper's ~83M
+    assert f"  {'paper-resnet50':24} {paper / 1e6:6.2f} M  backbone resnet50" in result.output
 
 
 def test_cli_train_errors(runner, tmp_path, data_root) -> None:
@@ -371,8 +381,8 @@ def test_cli_train_errors(runner, tmp_path, data_root) -> None:
                     "mode must be one of")
     _one_line_error(runner.invoke(app, ["train", "-d", str(data_root), "--config", "huge", "--no-pretrained",
                                         "--out", str(tmp_path / "o")]), "unknown config")
-    _one_line_error(runner.invoke(app, ["train", "-d", str(data_root), "--mode", "shift", "--out", str(tmp_path / "o")]),
-                    "manifest not found")
+    _one_line_error(runner.invoke(app, ["train", "-d", str(data_root), "--mode", "shift",
+                                        "--out", str(tmp_path / "o")]), "manifest not found")
 
 
 def _holdout_seed(items, n_val) -> int:
@@ -385,7 +395,8 @@ def _holdout_seed(items, n_val) -> int:
     raise AssertionError(f"no seed < 100 gives {n_val} validation images")
 
 
-CHEAP = ["--no-pretrained", "--epochs", "1", "--max-steps", "1", "--batch-size", "2", "--workers", "0", "--device", "cpu"]
+CHEAP = ["--no-pretrained", "--epochs", "1", "--max-steps", "1", "--batch-size", "2", "--workers", "0",
+         "--device", "cpu"]
 
 
 def test_cli_train_then_eval_default_config(runner, tmp_path, data_root, items) -> None:

@@ -1,15 +1,19 @@
-"""JPEG back-ends, selected by name.
+"""Everything that touches libjpeg: JPEG back-ends selected by name, and DCT-domain I/O.
 
 ``BACKENDS`` maps a name to its class; :func:`get_backend` instantiates it and
 turns missing optional dependencies into an actionable error, so callers (CLI,
-experiments) can take a plain string from the user.
+experiments) can take a plain string from the user. :mod:`.dct` reads and writes
+quantised coefficients (:func:`read_dct`, :func:`transcode_baseline`). No module
+outside this package imports jpeglib.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+from ._libjpeg import as_encoder_input
 from .base import Backend, BackendError, BackendUnavailableError, UnknownBackendError
+from .dct import DctJpeg, DctPlane, read_dct, transcode_baseline
 from .jpegli import INSTALL_HINT as JPEGLI_INSTALL_HINT
 from .jpegli import JpegliBackend
 from .mozjpeg import MozjpegBackend
@@ -64,7 +68,12 @@ __all__ = [
     "Backend",
     "BackendError",
     "BackendUnavailableError",
+    "DctJpeg",
+    "DctPlane",
     "UnknownBackendError",
+    "as_encoder_input",
     "available_backends",
     "get_backend",
+    "read_dct",
+    "transcode_baseline",
 ]

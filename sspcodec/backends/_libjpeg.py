@@ -156,11 +156,12 @@ class JpeglibBackend:
     version = ""
     supports_dct = True
 
-    def encode(
-        self, rgb: np.ndarray, quality: int, *, subsampling: str = "4:2:0", optimize: bool = True, progressive: bool = False
-    ) -> bytes:
+    def encode(self, rgb: np.ndarray, quality: int, *, subsampling: str = "4:2:0",
+               optimize: bool = True, progressive: bool = False) -> bytes:
         """Encode with the flavour's own quantisation tables scaled to *quality*."""
-        return encode_spatial(self.version, rgb, quality, subsampling=subsampling, optimize=optimize, progressive=progressive)
+        return encode_spatial(
+            self.version, rgb, quality, subsampling=subsampling, optimize=optimize, progressive=progressive
+        )
 
     def decode(self, data: bytes) -> np.ndarray:
         """Decode with the same flavour (ISLOW IDCT, fancy upsampling)."""

@@ -1,8 +1,8 @@
 """The interface every JPEG back-end implements.
 
 Kept tiny on purpose: the quality-map encoder only needs "pixels at quality q
--> JPEG bytes" plus a decoder for measurements; everything DCT-related lives in
-:mod:`sspcodec.blocks`.
+-> JPEG bytes" plus a decoder for measurements; reading and writing DCT
+coefficients lives in :mod:`sspcodec.backends.dct`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ class Backend(Protocol):
     """A JPEG encoder/decoder.
 
     ``supports_dct`` says whether its files can go through the DCT-domain
-    requantisation of :func:`sspcodec.blocks.encode_with_quality_map`
+    requantisation of :func:`sspcodec.quant.encode_with_quality_map`
     (i.e. they are standard Huffman JPEGs that jpeglib can read and rewrite).
     """
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._libjpeg import MOZJPEG_VERSION, JpeglibBackend
+from .dct import transcode_baseline
 
 
 class MozjpegBackend(JpeglibBackend):
@@ -15,7 +16,7 @@ class MozjpegBackend(JpeglibBackend):
     mozjpeg's default profile always writes a progressive scan script and
     jpeglib cannot switch that off, so for ``progressive=False`` the mozjpeg
     output is transcoded *losslessly* (same coefficients) to a sequential
-    baseline file by :func:`sspcodec.blocks.transcode_baseline`.
+    baseline file by :func:`sspcodec.backends.dct.transcode_baseline`.
     """
 
     name = "mozjpeg"
@@ -27,6 +28,4 @@ class MozjpegBackend(JpeglibBackend):
         data = super().encode(rgb, quality, progressive=True, **options)  # what mozjpeg does anyway
         if progressive:
             return data
-        from ..blocks import transcode_baseline  # lazy: blocks imports us
-
         return transcode_baseline(data, optimize=options.get("optimize", True))

@@ -19,16 +19,16 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import tempfile
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
 
-import cv2
 import numpy as np
+from tqdm.auto import tqdm
 
 from sspnet import maps
 from sspnet.data.fixations import EyeTrackingImage
+from sspnet.imageio import encode_map_png, map_levels, read_map, write_bytes_atomic
 
 __all__ = [
     "cache_key",
@@ -63,37 +63,21 @@ def _safe(name: str) -> str:
 
 def quantize_map(sm: np.ndarray) -> np.ndarray:
     """The float32 values a map has after a round trip through 16-bit PNG."""
-    return (np.rint(np.clip(sm, 0.0, 1.0) * _PNG_SCALE) / _PNG_SCALE).astype(np.float32)
-
-
-def encode_map_png(sm: np.ndarray) -> bytes:
-    """16-bit grayscale PNG of a map in [0, 1]."""
-    q = np.rint(np.clip(np.asarray(sm, np.float64), 0.0, 1.0) * _PNG_SCALE).astype(np.uint16)
-    ok, buf = cv2.imencode(".png", q)
-    if not ok:
-        raise OSError("PNG encoding failed")
-    return buf.tobytes()
+    return map_levels(sm, 16).astype(np.float32) / np.float32(_PNG_SCALE)
 
 
 def decode_map_png(data: bytes) -> np.ndarray:
-    """Inverse of `encode_map_png`; raises ValueError on anything else."""
-    arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-    if arr is None or arr.dtype != np.uint16 or arr.ndim != 2:
-        raise ValueError("not a 16-bit grayscale map PNG")
+    """Inverse of `encode_map_png`; raises ValueError on anything but a 16-bit greyscale map."""
+    arr = read_map(data)
+    if arr.dtype != np.uint16:
+        raise ValueError(f"not a 16-bit greyscale map PNG (got {arr.dtype})")
     return (arr.astype(np.float32) / np.float32(_PNG_SCALE)).astype(np.float32)
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write via a temporary file and rename, so concurrent readers never see half a file."""
+def _write(path: Path, data: bytes) -> None:
+    """`sspnet.imageio.write_bytes_atomic`, folders created: concurrent readers never see half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_bytes_atomic(path, data)
 
 
 def cached_map(
@@ -112,7 +96,7 @@ def cached_map(
             pass  # corrupt or foreign file: recompute and overwrite
     sm = quantize_map(compute())
     try:
-        _write_atomic(path, encode_map_png(sm))
+        _write(path, encode_map_png(sm))
     except OSError as exc:
         warnings.warn(f"saliency cache not writable ({path}): {exc}", RuntimeWarning, stacklevel=2)
     return sm
@@ -162,16 +146,6 @@ def get_saliency_map(
     return cached_map(path, lambda: maps.saliency_map(item.fixations.xy, item.shape, sigma), item.shape)
 
 
-def _progress(iterable: Iterable, total: int, desc: str, enabled: bool) -> Iterable:
-    if not enabled:
-        return iterable
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:  # progress is a convenience, never a reason to fail
-        return iterable
-    return tqdm(iterable, total=total, desc=desc, unit="map")
-
-
 def precompute_saliency_maps(
     items: list[EyeTrackingImage],
     cache_dir: str | Path | None = None,
@@ -180,7 +154,7 @@ def precompute_saliency_maps(
 ) -> int:
     """Fill the cache for all `items` (before training, so workers only read); returns maps computed."""
     computed = 0
-    for item in _progress(items, len(items), "saliency maps", progress):
+    for item in tqdm(items, total=len(items), desc="saliency maps", unit="map", disable=not progress):
         path = saliency_cache_path(item, cache_dir, sigma)
         if not path.is_file():
             computed += 1

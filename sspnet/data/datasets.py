@@ -27,7 +27,8 @@ from torch.utils.data import Dataset
 from sspnet import maps
 from sspnet.data.cache import get_saliency_map
 from sspnet.data.fixations import EyeTrackingImage
-from sspnet.data.shift_layout import ShiftScene, load_rgb
+from sspnet.data.shift_layout import ShiftScene
+from sspnet.imageio import read_image
 from sspnet.preprocess import INPUT_SIZE, Box, letterbox
 
 __all__ = ["SaliencyDataset", "ShiftDataset", "letterbox_fixations", "valid_mask"]
@@ -124,7 +125,7 @@ class SaliencyDataset(_FlipMixin, Dataset):
 
     def __getitem__(self, index: int) -> dict:
         item = self.items[index]
-        rgb = load_rgb(item.image_path)
+        rgb = read_image(item.image_path)
         if rgb.shape[:2] != item.shape:
             got = f"{rgb.shape[1]}x{rgb.shape[0]}"
             raise ValueError(f"{item.image_path}: image is {got}, expected {item.width}x{item.height}")

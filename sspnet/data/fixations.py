@@ -26,6 +26,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from sspnet.imageio import ImageReadError, image_size
+
 __all__ = ["DatasetError", "EyeTrackingImage", "Fixations", "read_fixation_dataset", "read_fixations_mat"]
 
 MAT_RELATIVE_PATH = Path("eye") / "fixations.mat"
@@ -194,15 +196,12 @@ def read_fixations_mat(mat_path: str | Path) -> dict[str, Fixations]:
 
 
 def _image_size(path: Path) -> tuple[int, int]:
-    """(width, height) from the file header; PIL opens lazily so nothing is decoded."""
-    from PIL import Image, UnidentifiedImageError
-
+    """(width, height) from the file header, as `sspnet.imageio.read_image` will orient the pixels."""
+    if not path.is_file():
+        raise DatasetError(f"{path}: image listed in the fixation file is missing")
     try:
-        with Image.open(path) as im:
-            return im.size
-    except FileNotFoundError:
-        raise DatasetError(f"{path}: image listed in the fixation file is missing") from None
-    except (UnidentifiedImageError, OSError) as exc:
+        return image_size(path)
+    except ImageReadError as exc:
         raise DatasetError(f"{path}: not a readable image ({exc})") from exc
 
 
