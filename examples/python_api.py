@@ -13,11 +13,10 @@ import sspcodec
 path = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).with_name("astronaut.png")
 rgb = np.asarray(Image.open(path).convert("RGB"))  # any HxWx3 uint8 array or PIL image works
 
-result = sspcodec.compress(rgb)  # default budget: the bytes of a plain quality-85 JPEG
+result = sspcodec.compress(rgb)  # default budget: the bytes of a plain jpegli quality-85 JPEG
 print(f"sspcodec: {result.bytes} bytes ({result.bpp:.3f} bpp), predicted shift {result.predicted_shift:.5f}")
 b = result.baseline
 print(f"plain JPEG q{b.quality:g}: {b.bytes} bytes, predicted shift {b.predicted_shift:.5f}")
 print(f"{100 * result.shift_reduction:.1f}% less predicted attention shift; "
       f"{result.model_evaluations} model evaluations in {result.seconds:.2f} s")
-print("block quality map:", result.quality_map.shape, "min", result.quality_map.min(), "max", result.quality_map.max())
 # result.data holds the JPEG bytes: send them, store them, or result.save("out.jpg")

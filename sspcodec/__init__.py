@@ -1,8 +1,9 @@
 """sspcodec: saliency-shift-driven JPEG encoding built on SSPNet.
 
 Layout: :mod:`.backends` (all libjpeg I/O: pixels and DCT coefficients), :mod:`.quant`
-(quantisation tables, per-block requantisation, quality maps), :mod:`.search` (allocation
-strategies and the candidate search), :mod:`.api` (wires the model, allocation, search and I/O).
+(quantisation tables, per-block requantisation, quality maps, RD pruning), :mod:`.search`
+(allocation strategies, RD pruning as the default method, the candidate search), :mod:`.api`
+(wires the model, allocation, method and I/O).
 """
 from .api import Budget, CompressError, CompressResult, Encoder, Figures, compress
 from .search import (
@@ -11,6 +12,7 @@ from .search import (
     CentreBiasAllocation,
     GivenMapAllocation,
     PlainAllocation,
+    RdPruning,
     SaliencyAllocation,
 )
 
@@ -25,6 +27,7 @@ __all__ = [
     "Figures",
     "GivenMapAllocation",
     "PlainAllocation",
+    "RdPruning",
     "SaliencyAllocation",
     "compress",
 ]

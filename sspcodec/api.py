@@ -1,16 +1,28 @@
 """Python API: `compress(image, ...)` and `Encoder` (keeps the model loaded across images).
 
 Wiring only: read -> the model's SM_r of the pristine image, once (it is all a shift prediction
-needs from the pristine side) -> the budget (:class:`Budget`) -> a block priority map (an
-:class:`~sspcodec.search.Allocation`) -> the candidate search (:class:`~sspcodec.search.
-CandidateSearch`) at the budget's bytes, candidates scored by predicted shift -> one JPEG.
+needs from the pristine side) -> the budget (:class:`Budget`) -> a priority map (an
+:class:`~sspcodec.search.Allocation`) -> the method at the budget's bytes -> one JPEG, with the
+source's ICC profile and EXIF (orientation 1) unless `strip`, greyscale if the source is.
+
+Methods: ``"rd"`` (the default; :class:`~sspcodec.search.RdPruning`): saliency-weighted RD pruning
+of a finer jpegli JPEG, weights raised where the plain JPEG is predicted to shift attention: one
+encoding, three model evaluations. ``"search"`` (:class:`~sspcodec.search.CandidateSearch`,
+libjpeg-turbo by default): candidate quality maps scored by predicted shift. On held-out images
+the rd method wins where people look at equal bytes (docs/BENCHMARKS.md).
+
+Memory is bounded by design: candidates are scored one decode at a time and every map is kept
+at the model's input resolution (about 384x288), so beyond the image itself only a few
+full-size arrays are ever alive (README "Memory" gives the measured peaks).
 """
 from __future__ import annotations
 
+import numbers
 import os
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +30,15 @@ import numpy as np
 from PIL import Image
 
 from sspnet import SSPNet, load_model
+from sspnet.imagemeta import ImageMeta, read_meta
+from sspnet.preprocess import Box, unletterbox
 
 from .backends import get_backend
-from .io import decode_jpeg, parse_size, read_image
-from .quality import psnr
+from .backends.markers import insert_metadata, metadata_segments
+from .io import DEFAULT_MAX_PIXELS, decode_jpeg, read_image
+from .options import Budget, CompressError, check_max_pixels, check_request
 from .quant import luma_block_shape
+from .quant.rdprune import base_dct
 from .search import (
     DEFAULT_FAMILIES,
     Allocation,
@@ -30,70 +46,61 @@ from .search import (
     CandidateSearch,
     GivenMapAllocation,
     PlainJpeg,
+    RdPruning,
     SaliencyAllocation,
     Score,
     SearchResult,
 )
 
 ImageInput = str | os.PathLike | bytes | np.ndarray | Image.Image
-DEFAULT_QUALITY = 85
+
+#: The encoding methods, and the back-end each uses unless one is named.
+METHOD_BACKENDS = {"rd": "jpegli", "search": "turbo"}
+DEFAULT_METHOD = "rd"
 
 
-class CompressError(ValueError):
-    """The request cannot be met (bad options, budget too small, ...); the message says why."""
+def check_method(method: Any) -> str:
+    """"rd" or "search", else CompressError naming the valid ones."""
+    if method not in METHOD_BACKENDS:
+        raise CompressError(f"method must be one of {', '.join(METHOD_BACKENDS)}, got {method!r}")
+    return method
 
 
-@dataclass(frozen=True)
-class Budget:
-    """The one target of a request, checked before any work: a byte size, bits per pixel, the
-    bytes of a plain JPEG at a quality (the default, q85), or a predicted shift to stay under."""
+def check_strength(value: Any) -> float:
+    """A finite number in [0, 1] (bools, strings and NaN refused), else CompressError."""
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and 0.0 <= float(value) <= 1.0
+    if not ok:
+        raise CompressError(f"strength must be a number in [0, 1], got {value!r}")
+    return float(value)
 
-    max_bytes: int | None = None
-    bpp: float | None = None
-    max_shift: float | None = None
-    quality: int | None = None
 
-    @classmethod
-    def parse(
-        cls,
-        *,
-        max_bytes: int | str | None = None,
-        bpp: float | None = None,
-        max_shift: float | None = None,
-        quality: int | None = None,
-    ) -> Budget:
-        """At most one target (none: plain quality 85); sizes like "150KB" are parsed here."""
-        options = (("max_bytes", max_bytes), ("bpp", bpp), ("max_shift", max_shift), ("quality", quality))
-        given = [k for k, v in options if v is not None]
-        if len(given) > 1:
-            raise CompressError(f"give at most one target, got {', '.join(given)}")
-        if max_bytes is not None:
-            try:
-                return cls(max_bytes=parse_size(max_bytes))
-            except (TypeError, ValueError) as exc:
-                raise CompressError(str(exc)) from exc
-        if bpp is not None:
-            if bpp <= 0:
-                raise CompressError("--bpp must be positive")
-            return cls(bpp=bpp)
-        if max_shift is not None:
-            if max_shift < 0:
-                raise CompressError("--max-shift must be >= 0")
-            return cls(max_shift=max_shift)
-        q = DEFAULT_QUALITY if quality is None else int(quality)
-        if not 1 <= q <= 100:
-            raise CompressError(f"quality must be in 1..100, got {q}")
-        return cls(quality=q)
+def to_image_size(lowres: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """A map at the model's resolution (cropped to the image) resized to the image's (h, w):
+    what `sspnet` returns for full-size maps (:func:`sspnet.preprocess.unletterbox`)."""
+    return unletterbox(lowres, Box(0, 0, *lowres.shape), shape, lowres.shape).clip(0, 1)
 
-    def describe(self) -> str:
-        """The target in words (`CompressResult.target`)."""
-        if self.max_bytes is not None:
-            return f"at most {self.max_bytes} bytes"
-        if self.bpp is not None:
-            return f"at most {self.bpp:g} bpp"
-        if self.max_shift is not None:
-            return f"predicted shift at most {self.max_shift:g}"
-        return f"the bytes of a plain quality-{self.quality} JPEG"
+
+def psnr_streamed(reference: np.ndarray, decoded: np.ndarray, band: int = 1 << 20) -> float:
+    """`sspcodec.quality.psnr` summed exactly in integers over bands of about `band` values, so
+    no full-size float copy of a large image is ever made."""
+    if reference.shape != decoded.shape:
+        raise CompressError(f"a candidate decoded to {decoded.shape}, not the image's {reference.shape}")
+    rows = max(1, band // max(1, reference[0].size))
+    sse = 0
+    for r in range(0, reference.shape[0], rows):
+        d = (reference[r : r + rows].astype(np.int64) - decoded[r : r + rows]).ravel()
+        sse += int(np.dot(d, d))
+    return float("inf") if sse == 0 else float(10 * np.log10(255.0**2 * reference.size / sse))
+
+
+def _finite(m: np.ndarray, what: str) -> np.ndarray:
+    """`m`, or CompressError when the model predicted NaN or infinity (broken weights)."""
+    if not np.isfinite(m).all():
+        raise CompressError(
+            f"the model predicted a non-finite {what} (NaN or infinity): its weights are broken; "
+            "use the packaged model or a checkpoint that `sspnet` verifies on load"
+        )
+    return m
 
 
 @dataclass
@@ -114,14 +121,32 @@ class CompressResult:
     bytes: int
     bpp: float
     predicted_shift: float
-    quality_map: np.ndarray = field(repr=False)  # per 8x8 luma block, libjpeg quality
-    baseline: Figures  # a plain JPEG of (nearly) equal bytes, same back-end
+    # per 8x8 luma block, libjpeg quality (rd: the pruned base's, the same in every block)
+    quality_map: np.ndarray = field(repr=False)
+    baseline: Figures  # a plain JPEG of (nearly) equal bytes, same back-end, same metadata
     target: str  # what was asked, in words
     model_evaluations: int
     seconds: float
-    saliency: np.ndarray = field(repr=False)  # predicted SM_r, HxW in [0, 1]
-    ssm: np.ndarray = field(repr=False)  # predicted SSM of the output
-    baseline_ssm: np.ndarray = field(repr=False)
+    # The model's maps at its input resolution, cropped to the image; `saliency`, `ssm` and
+    # `baseline_ssm` are the same maps at the image's size, made on first use.
+    saliency_lowres: np.ndarray = field(repr=False)  # predicted SM_r in [0, 1]
+    ssm_lowres: np.ndarray = field(repr=False)  # predicted SSM of the output
+    baseline_ssm_lowres: np.ndarray = field(repr=False)
+
+    @cached_property
+    def saliency(self) -> np.ndarray:
+        """Predicted SM_r of the source, HxW in [0, 1]."""
+        return to_image_size(self.saliency_lowres, (self.height, self.width))
+
+    @cached_property
+    def ssm(self) -> np.ndarray:
+        """Predicted SSM of the output, HxW in [0, 1]."""
+        return to_image_size(self.ssm_lowres, (self.height, self.width))
+
+    @cached_property
+    def baseline_ssm(self) -> np.ndarray:
+        """Predicted SSM of the plain JPEG, HxW in [0, 1]."""
+        return to_image_size(self.baseline_ssm_lowres, (self.height, self.width))
 
     @property
     def shift_reduction(self) -> float:
@@ -146,37 +171,53 @@ class CompressResult:
 
 
 class _ShiftScorer:
-    """Predicted SSM and PSNR of encodings of one image, counting model evaluations. SM_r is
-    computed once here; each encoding then costs one pass of the distorted side."""
+    """Predicted SSM (at the model's resolution) and PSNR of encodings of one image, counting
+    model evaluations. SM_r is computed once here; each encoding then costs one pass of the
+    distorted side. Encodings are a stream: each is decoded, measured and shrunk to the model's
+    canvas before the next is decoded, so one full-size decode is alive at a time."""
 
     def __init__(self, model: SSPNet, rgb: np.ndarray, batch_size: int):
         self.model, self.rgb, self.batch_size = model, rgb, batch_size
         self.cache = model.prepare(rgb)
-        self.saliency = model.cached_saliency(self.cache)
+        self.saliency = _finite(self.cache.saliency_crop(), "saliency")  # SM_r, model resolution
         self.evaluations = 1
 
     def __call__(self, datas: Sequence[bytes]) -> list[Score]:
         self.evaluations += len(datas)
-        decoded = [decode_jpeg(d) for d in datas]
-        preds = self.model.predict_shift_cached(self.cache, decoded, self.batch_size)
-        return [Score(p.ssm, psnr(self.rgb, d)) for p, d in zip(preds, decoded)]
+        scores: list[Score] = []
+        for i in range(0, len(datas), self.batch_size):
+            canvases, psnrs = [], []
+            for data in datas[i : i + self.batch_size]:
+                pixels = decode_jpeg(data)
+                psnrs.append(psnr_streamed(self.rgb, pixels))
+                canvases.append(self.model.to_canvas(pixels))
+                del pixels  # before the next decode
+            ssms = self.model.shift_on_canvases(self.cache, canvases)
+            scores += [Score(_finite(m, "shift map"), p) for m, p in zip(ssms, psnrs)]
+        return scores
 
 
 class Encoder:
     """Keeps the SSPNet model loaded; one `compress` call per image.
 
+    `method` "rd" (default) prunes a finer base JPEG by a saliency-weighted RD rule at the
+    budget, `strength` in [0, 1] setting how much quality moves to where people look (0: the
+    plain base JPEG); "search" picks among candidate quality maps by predicted shift. `backend`:
+    the base encoder (None: jpegli for rd, libjpeg-turbo for search).
+
     `allocation` decides which blocks deserve the bytes (default: the model's saliency);
-    `search` (built from `families`, `refine_steps`, `max_psnr_drop`, `keep_dc`; an attribute
-    that may be replaced) picks among the candidate encodings. `max_psnr_drop` (dB) guards
-    global fidelity: a candidate whose PSNR falls more than this below the plain JPEG's is not
-    chosen. `keep_dc=False` reproduces the outputs of the encoder before the DC fix.
+    `search` (an attribute that may be replaced: :class:`~sspcodec.search.RdPruning`, or for
+    "search" a :class:`~sspcodec.search.CandidateSearch` built from `families`, `refine_steps`,
+    `max_psnr_drop`, `keep_dc`) makes the encoding. `max_psnr_drop` (dB) guards global fidelity
+    in the search: a candidate whose PSNR falls more than this below the plain JPEG's is not
+    chosen. `keep_dc=False` reproduces the search outputs of the encoder before the DC fix.
     """
 
     def __init__(
         self,
         model: str | SSPNet = "default",
         device: str = "auto",
-        backend: str = "turbo",
+        backend: str | None = None,
         families: Sequence[CandidateFamily] = DEFAULT_FAMILIES,
         refine_steps: int = 1,
         batch_size: int = 4,
@@ -184,19 +225,31 @@ class Encoder:
         *,
         allocation: Allocation | None = None,
         keep_dc: bool = True,
+        method: str = DEFAULT_METHOD,
+        strength: float = 1.0,
     ):
-        self.model = load_model(model, device) if isinstance(model, str) else model.eval()
-        self.backend = get_backend(backend)
+        self.method = check_method(method)
+        strength = check_strength(strength)
+        self.backend = get_backend(METHOD_BACKENDS[self.method] if backend is None else backend)
         if not self.backend.supports_dct:
             raise CompressError(f"back-end '{self.backend.name}' cannot rewrite DCT blocks; use turbo or mozjpeg")
+        self.model = load_model(model, device) if isinstance(model, str) else model.eval()
         self.allocation: Allocation = allocation if allocation is not None else SaliencyAllocation()
-        self.search = CandidateSearch(
-            self.backend, families, refine_steps=refine_steps, max_psnr_drop=max_psnr_drop, keep_dc=keep_dc
-        )
+        self.search: CandidateSearch | RdPruning
+        if self.method == "rd":
+            self.search = RdPruning(self.backend.name, strength)
+        else:
+            self.search = CandidateSearch(
+                self.backend, families, refine_steps=refine_steps, max_psnr_drop=max_psnr_drop, keep_dc=keep_dc
+            )
         self.batch_size = batch_size
 
     # -- plain JPEG, the reference every figure is compared with --
     def plain(self, rgb: np.ndarray, quality: int) -> bytes:
+        """The back-end's plain JPEG with optimised Huffman tables; for rd, its DCT rewritten as
+        the pruned output is (baseline, 1 component for grey pixels), so both compare fairly."""
+        if self.method == "rd":
+            return base_dct(rgb, int(quality), self.backend.name).write(optimize=True)
         return self.backend.encode(rgb, int(quality), optimize=True)
 
     def plain_at_bytes(self, rgb: np.ndarray, target: int) -> PlainJpeg:
@@ -231,6 +284,8 @@ class Encoder:
         max_shift: float | None = None,
         quality: int | None = None,
         priority: np.ndarray | None = None,
+        strip: bool = False,
+        max_pixels: int | None = None,
     ) -> CompressResult:
         """One JPEG at the byte budget with the least predicted shift (or, with `max_shift`, the
         fewest bytes whose predicted shift stays at or below it).
@@ -238,42 +293,75 @@ class Encoder:
         Budget, at most one of: `max_bytes` (int or "150KB"), `bpp` (bits per pixel), `quality`
         (the bytes of a plain JPEG at that quality); default: plain quality 85. `priority` replaces
         the encoder's allocation with this map for one call (benchmarks drive it with other maps).
+
+        The source's ICC profile and EXIF block (orientation reset to 1: the pixels are read
+        upright) are carried into the output, and count against `max_bytes`/`bpp`; `strip=True`
+        drops them. A greyscale source gives a 1-component JPEG. Images above `max_pixels`
+        (default :data:`~sspcodec.io.DEFAULT_MAX_PIXELS`) are refused before decoding.
         """
         t0 = time.perf_counter()
-        budget = Budget.parse(max_bytes=max_bytes, bpp=bpp, max_shift=max_shift, quality=quality)
-        rgb = read_image(image)
+        budget = check_request(image, max_bytes=max_bytes, bpp=bpp, max_shift=max_shift, quality=quality)
+        limit = check_max_pixels(max_pixels)
+        rgb = read_image(image, max_pixels=DEFAULT_MAX_PIXELS if limit is None else limit)
+        try:
+            return self._compress(image, rgb, budget, priority, strip, t0)
+        except MemoryError:
+            h, w = rgb.shape[:2]
+            raise CompressError(
+                f"out of memory encoding this {w}x{h} image; downscale it or lower max_pixels"
+            ) from None
+
+    def _compress(
+        self, image: ImageInput, rgb: np.ndarray, budget: Budget, priority: np.ndarray | None, strip: bool, t0: float
+    ) -> CompressResult:
+        meta = read_meta(image)
+        # the model sees RGB; a greyscale source is encoded from one channel, as one component
+        pixels = np.ascontiguousarray(rgb[:, :, 0]) if meta.greyscale else rgb
+        carried = meta.stripped() if strip else meta
+        overhead = sum(map(len, metadata_segments(carried.icc_profile, carried.exif, 1 if meta.greyscale else 3)))
         scorer = _ShiftScorer(self.model, rgb, self.batch_size)
         allocation = self.allocation if priority is None else GivenMapAllocation(priority)
-        prio = allocation.priority(rgb, scorer.saliency, luma_block_shape(*rgb.shape[:2]))
+        # the search wants block priorities; RD pruning takes block means of a pixel map itself
+        grid = rgb.shape[:2] if self.method == "rd" else luma_block_shape(*rgb.shape[:2])
+        prio = allocation.priority(rgb, to_image_size(scorer.saliency, rgb.shape[:2]), grid)
         if budget.max_shift is not None:
-            found = self._min_bytes(rgb, prio, budget.max_shift, scorer)
+            found = self._min_bytes(pixels, prio, budget.max_shift, scorer)
         else:
-            target, plain = self._budget_bytes(budget, rgb)
-            found = self.search.run(rgb, prio, target, plain, scorer)
-        return _result(found, rgb, budget.describe(), scorer, time.perf_counter() - t0)
+            target, plain = self._budget_bytes(budget, pixels, overhead)
+            found = self.search.run(pixels, prio, target, plain, scorer)
+        return _result(found, carried, budget.describe(), scorer, time.perf_counter() - t0)
 
-    def _budget_bytes(self, budget: Budget, rgb: np.ndarray) -> tuple[int, PlainJpeg]:
-        """Bytes of a size budget, and the plain JPEG that sets them (a quality budget) or fits
-        them best (max_bytes, bpp)."""
+    def _budget_bytes(self, budget: Budget, pixels: np.ndarray, overhead: int = 0) -> tuple[int, PlainJpeg]:
+        """Bytes of a size budget for the image data, and the plain JPEG that sets them (a quality
+        budget) or fits them best (max_bytes, bpp). A size budget is for the whole file, so the
+        `overhead` bytes of the carried metadata are taken off it."""
         if budget.quality is not None:
-            plain = PlainJpeg(budget.quality, self.plain(rgb, budget.quality))
+            plain = PlainJpeg(budget.quality, self.plain(pixels, budget.quality))
             return len(plain.data), plain
-        h, w = rgb.shape[:2]
-        target = budget.max_bytes if budget.max_bytes is not None else int(budget.bpp * h * w / 8)
-        return target, self.plain_at_bytes(rgb, target)
+        h, w = pixels.shape[:2]
+        total = budget.max_bytes if budget.max_bytes is not None else int(budget.bpp * h * w / 8)
+        carried = f"the source's ICC profile and EXIF take {overhead} bytes of the {total} (strip=True drops them)"
+        if overhead >= total:
+            raise CompressError(f"a budget of {total} bytes is too small for this image: {carried}")
+        try:
+            return total - overhead, self.plain_at_bytes(pixels, total - overhead)
+        except CompressError as exc:
+            if not overhead:
+                raise
+            raise CompressError(f"{exc}, and {carried}") from None
 
     def _min_bytes(
-        self, rgb: np.ndarray, prio: np.ndarray | None, max_shift: float, scorer: _ShiftScorer
+        self, pixels: np.ndarray, prio: np.ndarray | None, max_shift: float, scorer: _ShiftScorer
     ) -> SearchResult:
         """Fewest bytes with predicted shift <= max_shift: bisection over plain-quality budgets,
-        each searched quickly (the first three families, no refinement)."""
+        each encoded by the method (the search quickly: the first three families, no refinement)."""
         lo, hi = 5, 100
         found = None
-        quick = self.search.families[:3]
+        quick = {"families": self.search.families[:3], "refine_steps": 0} if self.method == "search" else {}
         while lo <= hi:
             q = (lo + hi) // 2
-            plain = PlainJpeg(q, self.plain(rgb, q))
-            out = self.search.run(rgb, prio, len(plain.data), plain, scorer, families=quick, refine_steps=0)
+            plain = PlainJpeg(q, self.plain(pixels, q))
+            out = self.search.run(pixels, prio, len(plain.data), plain, scorer, **quick)
             if out.best.shift <= max_shift:
                 found, hi = out, q - 1
             else:
@@ -283,18 +371,22 @@ class Encoder:
         return found
 
 
-def _result(found: SearchResult, rgb: np.ndarray, target: str, scorer: _ShiftScorer, seconds: float) -> CompressResult:
-    h, w = rgb.shape[:2]
+def _result(found: SearchResult, meta: ImageMeta, target: str, scorer: _ShiftScorer, seconds: float) -> CompressResult:
+    """The chosen encoding with `meta`'s ICC profile and EXIF inserted (what fits its component
+    count: pyjpegli writes even grey as three); the baseline's bytes count the same metadata,
+    so both sizes compare like for like."""
+    h, w = scorer.rgb.shape[:2]
     best, plain = found.best, found.plain
+    data = insert_metadata(best.data, meta.icc_profile, meta.exif)
+    plain_bytes = len(plain.data) + len(data) - len(best.data)
     baseline = Figures(
-        bytes=len(plain.data), bpp=len(plain.data) * 8 / (h * w), predicted_shift=plain.shift,
-        quality=found.plain_quality,
+        bytes=plain_bytes, bpp=plain_bytes * 8 / (h * w), predicted_shift=plain.shift, quality=found.plain_quality,
     )
     return CompressResult(
-        data=best.data, width=w, height=h, bytes=len(best.data), bpp=len(best.data) * 8 / (h * w),
+        data=data, width=w, height=h, bytes=len(data), bpp=len(data) * 8 / (h * w),
         predicted_shift=best.shift, quality_map=best.quality_map, baseline=baseline, target=target,
-        model_evaluations=scorer.evaluations, seconds=seconds, saliency=scorer.saliency, ssm=best.ssm,
-        baseline_ssm=plain.ssm,
+        model_evaluations=scorer.evaluations, seconds=seconds, saliency_lowres=scorer.saliency,
+        ssm_lowres=best.ssm, baseline_ssm_lowres=plain.ssm,
     )
 
 
@@ -302,10 +394,18 @@ _ENCODERS: dict[tuple, Encoder] = {}
 
 
 def compress(
-    image: ImageInput, *, model: str = "default", device: str = "auto", backend: str = "turbo", **options
+    image: ImageInput,
+    *,
+    model: str = "default",
+    device: str = "auto",
+    backend: str | None = None,
+    method: str = DEFAULT_METHOD,
+    strength: float = 1.0,
+    **options,
 ) -> CompressResult:
-    """One-call API; the model stays loaded for later calls with the same model/device/back-end."""
-    key = (model, device, backend)
+    """One-call API; the model stays loaded for later calls with the same model, device,
+    back-end, method and strength."""
+    key = (model, device, backend, check_method(method), check_strength(strength))
     if key not in _ENCODERS:
-        _ENCODERS[key] = Encoder(model, device, backend)
+        _ENCODERS[key] = Encoder(model, device, backend, method=method, strength=strength)
     return _ENCODERS[key].compress(image, **options)

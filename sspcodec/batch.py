@@ -1,21 +1,68 @@
-"""Re-encode whole folders: recursive, resumable, one bad file never stops the rest.
+"""Re-encode whole folders: recursive, exactly resumable, one bad file never stops the rest, and no
+file lost or half-written whatever stops the run (Ctrl-C, SIGTERM, kill -9, a crashed worker).
 
-Resumable by construction: an output that already exists (written atomically, so never partial)
-is skipped. Parallelism is across images in worker processes, each with its own model; torch
-threads are split between workers so two workers on a 2-core machine do not oversubscribe.
+What the batch keeps in OUT besides the outputs (hidden names, all its own):
+
+- ``.sspcodec-manifest.jsonl``: one line per output claimed (before it is written) and finished
+  (after): the input's SHA-256, the options, the output's name, bytes and SHA-256. A rerun
+  skips an input exactly when its last finished record has the same input hash and options and
+  the output is still there, byte for byte; a changed input or option is encoded again.
+- ``.sspcodec-batch.lock``: held while a run writes, so two runs never share OUT.
+- ``.sspcodec-tmp/``: the run's scratch folders (the JPEG library's temporary files), removed at
+  the end, and with the atomic writer's leftovers swept at the next start after a kill -9.
+
+Output names mirror the input tree with ``.jpg``; inputs whose names would collide in one folder
+(photo.png, photo.jpg, photo.webp) keep their extension (photo.png.jpg, ...). An OUT inside IN is
+not scanned; an IN inside OUT is refused.
+
+Parallelism is across images in spawned worker processes, each with its own model. The parent
+reads and hashes every input, sends the bytes, gets the JPEG bytes back and writes every file
+itself: a worker that dies can lose no output, and the manifest has one writer. Workers die with
+the parent (PR_SET_PDEATHSIG on Linux, a parent watchdog everywhere). The first SIGINT/SIGTERM
+stops queuing and lets the images being encoded finish; a second drops them; either way the
+summary says what is left and the command exits 128 + the signal number.
 """
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import hashlib
 import json
 import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor, as_completed
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+import time
+from collections import defaultdict, deque
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
 from pathlib import Path
+from typing import Any
 
 from tqdm.auto import tqdm
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
+from sspnet.cli import error_text
+from sspnet.imageio import (
+    ImageReadError,
+    list_images,
+    open_regular_file,
+    remove_temp_files,
+    same_file,
+    write_bytes_atomic,
+)
+
+from .options import Budget
+
+MANIFEST_NAME = ".sspcodec-manifest.jsonl"
+LOCK_NAME = ".sspcodec-batch.lock"
+SCRATCH_NAME = ".sspcodec-tmp"
+
+
+class BatchError(ValueError):
+    """The batch cannot start as asked (folders, names, OUT in use); the message says why."""
 
 
 @dataclass
@@ -28,96 +75,507 @@ class BatchSummary:
     bytes_in: int = 0
     shift: float = 0.0
     shift_baseline: float = 0.0
+    interrupted: int | None = None  # the signal that stopped the run
+    not_done: int = 0  # images left unencoded by the interruption
 
     def lines(self) -> list[str]:
         out = [f"encoded {self.done} image(s), skipped {self.skipped_existing} already done, {len(self.failed)} failed"]
         if self.done:
             saved = 1 - self.bytes_out / max(self.bytes_in, 1)
-            out.append(f"input {self.bytes_in / 1e6:.2f} MB -> output {self.bytes_out / 1e6:.2f} MB ({100 * saved:.1f}% smaller)")
+            change = f"{100 * saved:.1f}% smaller" if saved >= 0 else f"{-100 * saved:.1f}% larger"
+            out.append(f"input {self.bytes_in / 1e6:.2f} MB -> output {self.bytes_out / 1e6:.2f} MB ({change})")
             out.append(
                 f"mean predicted shift {self.shift / self.done:.5f} vs {self.shift_baseline / self.done:.5f} "
                 f"for plain JPEGs of the same bytes ({self.bytes_baseline / 1e6:.2f} MB)"
             )
         for path, why in self.failed:
             out.append(f"  failed: {path}: {why}")
+        if self.interrupted is not None:
+            out.append(
+                f"interrupted by {signal.Signals(self.interrupted).name}: {self.not_done} image(s) not encoded; "
+                "rerun the same command to finish them"
+            )
         return out
 
 
-def find_images(root: Path) -> list[Path]:
-    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+# --------------------------------------------------------------------------
+# names and the manifest
+# --------------------------------------------------------------------------
+def output_names(sources: list[Path], in_dir: Path) -> dict[Path, Path]:
+    """Each source's output, relative to OUT: the same path with ``.jpg``, except that sources
+    whose outputs would collide (case-insensitively, for macOS and Windows disks) keep their
+    extension in the name: photo.png.jpg, photo.jpg.jpg. Deterministic for a given set of files;
+    raises :class:`BatchError` listing the names it cannot separate."""
+    rel = {s: s.relative_to(in_dir) for s in sources}
+    names = {s: r.with_suffix(".jpg") for s, r in rel.items()}
+    while True:
+        groups: dict[str, list[Path]] = defaultdict(list)
+        for s, n in names.items():
+            groups[n.as_posix().casefold()].append(s)
+        clashing = [s for group in groups.values() if len(group) > 1 for s in group]
+        renamed = {s: rel[s].with_name(rel[s].name + ".jpg") for s in clashing}
+        if not clashing:
+            return names
+        if all(names[s] == n for s, n in renamed.items()):
+            shown = ", ".join(sorted(str(rel[s]) for s in clashing))
+            raise BatchError(f"these inputs would write the same output (names differ only in case): {shown}")
+        names |= renamed
 
 
-def output_path(src: Path, in_dir: Path, out_dir: Path) -> Path:
-    return (out_dir / src.relative_to(in_dir)).with_suffix(".jpg")
+class Manifest:
+    """OUT's append-only record of claimed and finished outputs (one JSON object per line).
+
+    A line cut short by a kill is ignored on reading, and the next append starts on a fresh line.
+    ``owned`` is the set of outputs this batch wrote or was writing, so a rerun replaces them but
+    never a file it did not create.
+    """
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.finished: dict[str, dict] = {}
+        self.owned: set[str] = set()
+        self._fd: int | None = None
+        with contextlib.suppress(FileNotFoundError), open(path, "rb") as f:
+            for line in f:
+                with contextlib.suppress(ValueError):
+                    self._apply(json.loads(line))
+
+    def _apply(self, rec: Any) -> None:
+        if not isinstance(rec, dict) or not isinstance(rec.get("output"), str):
+            return
+        event = rec.get("event")
+        if event == "release":
+            self.owned.discard(rec["output"])
+            return
+        if event in ("claim", "done"):
+            self.owned.add(rec["output"])
+        if event == "done" and isinstance(rec.get("src"), str):
+            self.finished[rec["src"]] = rec
+
+    def append(self, **rec: Any) -> None:
+        """Record one event durably (fsync'ed): it must not be lost if the machine stops next."""
+        if self._fd is None:
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            if os.fstat(self._fd).st_size and not self.path.read_bytes().endswith(b"\n"):
+                os.write(self._fd, b"\n")  # a line cut short by a kill stays alone on its line
+        os.write(self._fd, (json.dumps(rec, sort_keys=True) + "\n").encode())
+        os.fsync(self._fd)
+        self._apply(rec)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def is_finished(self, src: str, sha256: str, options: dict, out_dir: Path) -> bool:
+        """Whether *src* with this content and these options is done and its output intact."""
+        rec = self.finished.get(src)
+        if rec is None or rec.get("sha256") != sha256 or rec.get("options") != options:
+            return False
+        try:
+            data = (out_dir / rec["output"]).read_bytes()
+        except OSError:
+            return False
+        return len(data) == rec.get("bytes") and hashlib.sha256(data).hexdigest() == rec.get("output_sha256")
 
 
-_WORKER = None
+def model_identity(model: str) -> str:
+    """What identifies the model's outputs in the manifest: a packaged name with its digest, or
+    the SHA-256 of a checkpoint file (retraining into the same path re-encodes)."""
+    from sspnet.zoo import ZOO, sha256_file
+
+    return f"{model}:{ZOO[model][1]}" if model in ZOO else "sha256:" + sha256_file(model)
 
 
-def _init_worker(model: str, device: str, backend: str, threads: int) -> None:
+# --------------------------------------------------------------------------
+# workers
+# --------------------------------------------------------------------------
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """Make this worker exit when the batch process dies, however it dies (kill -9 included):
+    Linux's parent-death signal, plus a watchdog thread polling the parent id elsewhere."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(0.5)
+        os._exit(1)
+
+    if os.getppid() != parent_pid:  # the parent died before the death signal was armed
+        os._exit(1)
+    threading.Thread(target=watch, name="parent-watchdog", daemon=True).start()
+
+
+def _make_encoder(model: str, device: str, backend: str | None, threads: int, method: str, strength: float):
     import torch
 
     from .api import Encoder
 
     torch.set_num_threads(threads)
-    global _WORKER
-    _WORKER = Encoder(model, device, backend)
+    return Encoder(model, device, backend, method=method, strength=strength)
 
 
-def _encode_one(src: str, dst: str, options: dict) -> dict:
-    from .io import write_bytes_atomic
-
+def _encode(encoder, data: bytes, options: dict) -> dict:
+    """One image's JPEG bytes and figures, or why it failed (a bad file never stops the batch)."""
     try:
-        result = _WORKER.compress(src, **options)  # type: ignore[union-attr]
-        Path(dst).parent.mkdir(parents=True, exist_ok=True)
-        write_bytes_atomic(dst, result.data)
-        return {"ok": True, "src": src, "bytes_in": os.path.getsize(src), **result.summary()}
+        result = encoder.compress(data, **options)
     except Exception as exc:  # isolate failures: report and continue with the next file
-        return {"ok": False, "src": src, "error": f"{type(exc).__name__}: {exc}"}
+        return {"ok": False, "error": f"{type(exc).__name__}: {error_text(exc)}"}
+    return {"ok": True, "data": result.data, "summary": result.summary()}
+
+
+def _worker_main(conn: Connection, parent_pid: int, setup: tuple, scratch: str) -> None:
+    """A worker process: load the model once, then encode (task id, bytes, options) until told
+    to stop. Ctrl-C is the parent's to handle; temporary files go to the run's scratch folder."""
+    _die_with_parent(parent_pid)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    os.makedirs(scratch, exist_ok=True)
+    tempfile.tempdir = os.environ["TMPDIR"] = scratch
+    try:
+        encoder = _make_encoder(*setup)
+    except BaseException as exc:
+        conn.send(("init_error", error_text(exc)))
+        return
+    while True:
+        try:
+            task = conn.recv()
+        except EOFError:
+            return
+        if task is None:
+            return
+        task_id, data, options = task
+        conn.send(("result", task_id, _encode(encoder, data, options)))
+
+
+class _Workers:
+    """Up to *n* spawned worker processes, started on demand, one task each at a time.
+
+    Spawn, not fork: forking a process whose torch thread pool is live can deadlock.
+    """
+
+    def __init__(self, n: int, setup: tuple, scratch: Path):
+        self.n, self.setup, self.scratch = n, setup, scratch
+        self.ctx = multiprocessing.get_context("spawn")
+        self.procs: list[dict] = []  # {"proc", "conn", "task"}
+        self.started = 0
+
+    def _idle(self) -> dict:
+        """An idle worker, starting one if fewer than *n* run (the caller checked ``busy``)."""
+        for w in self.procs:
+            if w["task"] is None:
+                return w
+        parent_conn, child_conn = self.ctx.Pipe()
+        scratch = str(self.scratch / f"w{self.started}")
+        proc = self.ctx.Process(target=_worker_main, args=(child_conn, os.getpid(), self.setup, scratch),
+                                name=f"sspcodec-batch-{self.started}", daemon=True)
+        proc.start()
+        child_conn.close()
+        self.started += 1
+        self.procs.append({"proc": proc, "conn": parent_conn, "task": None})
+        return self.procs[-1]
+
+    def busy(self) -> int:
+        return sum(w["task"] is not None for w in self.procs)
+
+    def submit(self, task_id: int, data: bytes, options: dict) -> None:
+        w = self._idle()
+        w["task"] = task_id
+        with contextlib.suppress(OSError):  # a worker that died meanwhile: `results` reports it
+            w["conn"].send((task_id, data, options))
+
+    def results(self, timeout: float) -> list[tuple[int, dict]]:
+        """Finished (task id, result) pairs; a worker that died is reported as its task failing
+        and removed (a replacement starts on the next ``free``). Raises RuntimeError if a
+        worker could not load the model: every other would fail the same way."""
+        busy = [w for w in self.procs if w["task"] is not None]
+        ready = set(wait([w["conn"] for w in busy] + [w["proc"].sentinel for w in busy], timeout))
+        out = []
+        for w in busy:
+            if w["conn"] not in ready and w["proc"].sentinel not in ready:
+                continue
+            try:
+                msg = w["conn"].recv() if w["conn"].poll() else None
+            except (EOFError, OSError):
+                msg = None
+            if msg is not None and msg[0] == "init_error":
+                raise RuntimeError(f"a batch worker could not start: {msg[1]}")
+            if msg is None:  # died mid-task (killed, out of memory, ...)
+                w["proc"].join(5)
+                code = w["proc"].exitcode
+                out.append((w["task"], {"ok": False, "error": f"the worker process died (exit code {code})"}))
+                w["conn"].close()
+                self.procs.remove(w)
+                continue
+            out.append((msg[1], msg[2]))
+            w["task"] = None
+        return out
+
+    def close(self, drop: bool = False) -> None:
+        """Stop every worker: politely when idle, terminated when *drop* (their tasks are lost)."""
+        for w in self.procs:
+            with contextlib.suppress(OSError, BrokenPipeError):
+                if drop:
+                    w["proc"].terminate()
+                else:
+                    w["conn"].send(None)
+        for w in self.procs:
+            w["proc"].join(10)
+            if w["proc"].is_alive():
+                w["proc"].kill()
+                w["proc"].join()
+            w["conn"].close()
+        self.procs.clear()
+
+
+class _Inline:
+    """The one-worker case, in this process: no start-up cost, the model loaded once, lazily."""
+
+    n = 1
+
+    def __init__(self, setup: tuple, scratch: Path):
+        self.setup, self.scratch = setup, scratch
+        self.encoder = None
+        self.task: tuple | None = None
+
+    def busy(self) -> int:
+        return int(self.task is not None)
+
+    def submit(self, task_id: int, data: bytes, options: dict) -> None:
+        self.task = (task_id, data, options)
+
+    def results(self, timeout: float) -> list[tuple[int, dict]]:
+        if self.task is None:
+            return []
+        task_id, data, options = self.task
+        self.scratch.mkdir(parents=True, exist_ok=True)
+        saved, tempfile.tempdir = tempfile.tempdir, str(self.scratch)
+        try:
+            if self.encoder is None:
+                self.encoder = _make_encoder(*self.setup)
+            result = _encode(self.encoder, data, options)
+        finally:
+            tempfile.tempdir = saved
+        self.task = None
+        return [(task_id, result)]
+
+    def close(self, drop: bool = False) -> None:
+        self.task = None
+
+
+# --------------------------------------------------------------------------
+# the run
+# --------------------------------------------------------------------------
+class _Signals:
+    """SIGINT/SIGTERM while the batch runs: the first stops queuing (recorded in ``signum``), a
+    second raises KeyboardInterrupt to drop the images in flight. Installed only in the main
+    thread (Python's rule), restored afterwards."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self._saved: dict[int, Any] = {}
+
+    def __enter__(self) -> _Signals:
+        if threading.current_thread() is threading.main_thread():
+            for s in (signal.SIGINT, signal.SIGTERM):
+                self._saved[s] = signal.signal(s, self._handle)
+        return self
+
+    def _handle(self, signum: int, _frame: object) -> None:
+        if self.signum is not None:
+            raise KeyboardInterrupt
+        self.signum = signum
+
+    def __exit__(self, *exc: object) -> None:
+        for s, handler in self._saved.items():
+            signal.signal(s, handler)
+
+
+@contextlib.contextmanager
+def _locked(out_dir: Path):
+    """Hold OUT's lock file for the run; a second batch into the same OUT is refused at once.
+    The lock dies with the process (kill -9 included), so it never needs clearing by hand."""
+    fd = os.open(out_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            import fcntl
+
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except ImportError:  # no flock on this platform: run unlocked
+            pass
+        except OSError:
+            raise BatchError(f"another sspcodec batch is writing to {out_dir}; wait for it or choose another folder") \
+                from None
+        yield
+    finally:
+        os.close(fd)
+
+
+def check_folders(in_dir: Path, out_dir: Path) -> None:
+    """IN must be a folder and OUT neither IN nor a folder above it (outputs would land among
+    the inputs); OUT inside IN is fine: it is left out of the scan."""
+    if not in_dir.is_dir():
+        raise BatchError(f"{in_dir} is not a folder")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise BatchError(f"{out_dir} exists and is not a folder")
+    real_in, real_out = Path(os.path.realpath(in_dir)), Path(os.path.realpath(out_dir))
+    if real_in == real_out:
+        raise BatchError("the output folder must differ from the input folder (inputs are never overwritten)")
+    if real_out in real_in.parents:
+        raise BatchError(f"the input folder {in_dir} is inside the output folder {out_dir}; choose another output")
+
+
+@dataclass
+class _Job:
+    src: Path
+    rel: str
+    output: str
+    sha256: str = ""
+    bytes_in: int = 0
+
+
+class _Run:
+    """One batch run's state: the jobs left, the manifest, the summary, the log."""
+
+    def __init__(self, out_dir: Path, key: dict, overwrite: bool, log_file, progress: tqdm):
+        self.out_dir, self.key, self.overwrite = out_dir, key, overwrite
+        self.manifest = Manifest(out_dir / MANIFEST_NAME)
+        self.summary = BatchSummary()
+        self.log_file, self.progress = log_file, progress
+
+    def prepare(self, job: _Job) -> bytes | None:
+        """The input's bytes if it needs encoding; None once it is counted as skipped or failed."""
+        try:
+            with open_regular_file(job.src) as f:
+                data = f.read()
+        except (ImageReadError, OSError) as exc:
+            self.fail(job, error_text(exc))
+            return None
+        job.sha256, job.bytes_in = hashlib.sha256(data).hexdigest(), len(data)
+        if self.manifest.is_finished(job.rel, job.sha256, self.key, self.out_dir):
+            self.summary.skipped_existing += 1
+            self.progress.update()
+            return None
+        dst = self.out_dir / job.output
+        if os.path.lexists(dst) and not self.overwrite and job.output not in self.manifest.owned:
+            self.fail(job, f"{dst} exists and was not written by this batch; pass --overwrite to replace it")
+            return None
+        return data
+
+    def finish(self, job: _Job, result: dict) -> None:
+        """Write one encoded image: claimed in the manifest, written atomically, then recorded."""
+        if not result["ok"]:
+            self.fail(job, result["error"])
+            return
+        dst = self.out_dir / job.output
+        owned = self.overwrite or job.output in self.manifest.owned
+        self.manifest.append(event="claim", src=job.rel, output=job.output)
+        try:
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            write_bytes_atomic(dst, result["data"], source=job.src, overwrite=owned)
+        except (OSError, ValueError) as exc:
+            if not owned:
+                self.manifest.append(event="release", src=job.rel, output=job.output)
+            self.fail(job, error_text(exc))
+            return
+        data, fig = result["data"], result["summary"]
+        self.manifest.append(event="done", src=job.rel, output=job.output, sha256=job.sha256, options=self.key,
+                             bytes=len(data), output_sha256=hashlib.sha256(data).hexdigest())
+        self.log({"ok": True, "src": str(job.src), "output": str(dst), "bytes_in": job.bytes_in, **fig})
+        s = self.summary
+        s.done += 1
+        s.bytes_in += job.bytes_in
+        s.bytes_out += fig["bytes"]
+        s.bytes_baseline += fig["baseline"]["bytes"]
+        s.shift += fig["predicted_shift"]
+        s.shift_baseline += fig["baseline"]["predicted_shift"]
+        self.progress.update()
+
+    def fail(self, job: _Job, why: str) -> None:
+        self.summary.failed.append((str(job.src), why))
+        self.log({"ok": False, "src": str(job.src), "error": why})
+        self.progress.update()
+
+    def log(self, record: dict) -> None:
+        if self.log_file is not None:
+            self.log_file.write(json.dumps(record) + "\n")
+            self.log_file.flush()
 
 
 def run_batch(
     in_dir: Path, out_dir: Path, options: dict, *, model: str = "default", device: str = "cpu",
-    backend: str = "turbo", workers: int = 1, log: Path | None = None,
+    backend: str | None = None, workers: int = 1, log: Path | None = None, overwrite: bool = False,
+    method: str = "rd", strength: float = 1.0,
 ) -> BatchSummary:
-    """Encode every image under `in_dir` to `out_dir` (same tree, .jpg); returns the summary."""
-    summary = BatchSummary()
-    todo = []
-    for src in find_images(in_dir):
-        dst = output_path(src, in_dir, out_dir)
-        if dst.exists():
-            summary.skipped_existing += 1
-        else:
-            todo.append((src, dst))
-    if not todo:
-        return summary
-    workers = max(1, min(workers, len(todo)))
-    threads = max(1, (os.cpu_count() or 1) // workers)
-    log_file = open(log, "a") if log else None
-    try:
-        if workers == 1:  # in-process: no start-up cost, and the model is loaded once
-            _init_worker(model, device, backend, threads)
-            results = (_encode_one(str(s), str(d), options) for s, d in todo)
-            pool = None
-        else:  # spawn, not fork: forking a process whose torch thread pool is live can deadlock
-            pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                                       initializer=_init_worker, initargs=(model, device, backend, threads))
-            results = (f.result() for f in as_completed([pool.submit(_encode_one, str(s), str(d), options) for s, d in todo]))
-        for r in tqdm(results, total=len(todo), desc="sspcodec batch", unit="img"):
-            if log_file:
-                log_file.write(json.dumps(r) + "\n")
-            if not r["ok"]:
-                summary.failed.append((r["src"], r["error"]))
-                continue
-            summary.done += 1
-            summary.bytes_in += r["bytes_in"]
-            summary.bytes_out += r["bytes"]
-            summary.bytes_baseline += r["baseline"]["bytes"]
-            summary.shift += r["predicted_shift"]
-            summary.shift_baseline += r["baseline"]["predicted_shift"]
-        if pool is not None:
-            pool.shutdown()
-    finally:
-        if log_file:
-            log_file.close()
-    return summary
+    """Encode every image under `in_dir` to `out_dir` (same tree, .jpg); returns the summary.
+
+    `options` are `Encoder.compress` keywords (a budget, ...). Raises :class:`BatchError` when the
+    run cannot start; a run stopped by SIGINT/SIGTERM returns with ``summary.interrupted`` set.
+    """
+    in_dir, out_dir = Path(in_dir), Path(out_dir)
+    check_folders(in_dir, out_dir)
+    extras = {k: v for k, v in options.items() if k not in ("max_bytes", "bpp", "max_shift", "quality")}
+    target = Budget.parse(**{k: v for k, v in options.items() if k not in extras}).as_options()
+    # what decides the output's bytes (a pixel limit only refuses, so it is not part of it)
+    # (defaults left out, so `strip=False` and no `strip` give the same key)
+    key = {"target": target, "model": model_identity(model), "backend": backend, "method": method, "strength": strength,
+           **{k: v for k, v in extras.items() if k != "max_pixels" and v not in (None, False)}}
+    sources = list_images(in_dir, exclude=out_dir)
+    names = output_names(sources, in_dir)
+    if log is not None and any(same_file(log, s) for s in sources):
+        raise BatchError(f"--log {log} is one of the input images; choose another file")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with _locked(out_dir):
+        remove_temp_files(out_dir)  # leftovers of a killed run: nobody else writes here now
+        shutil.rmtree(out_dir / SCRATCH_NAME, ignore_errors=True)
+        scratch = out_dir / SCRATCH_NAME / f"run-{os.getpid()}"
+        jobs = deque(_Job(s, s.relative_to(in_dir).as_posix(), names[s].as_posix()) for s in sources)
+        threads = max(1, (os.cpu_count() or 1) // max(1, workers))
+        setup = (model, device, backend, threads, method, strength)
+        pool = _Inline(setup, scratch) if workers <= 1 else _Workers(workers, setup, scratch)
+        log_file = open(log, "a", encoding="utf-8") if log else None  # noqa: SIM115 (closed below)
+        progress = tqdm(total=len(jobs), desc="sspcodec batch", unit="img")
+        run = _Run(out_dir, key, overwrite, log_file, progress)
+        try:
+            _drive(run, jobs, pool, {**target, **extras})
+        finally:
+            progress.close()
+            run.manifest.close()
+            if log_file is not None:
+                log_file.close()
+            shutil.rmtree(out_dir / SCRATCH_NAME, ignore_errors=True)
+    return run.summary
+
+
+def _drive(run: _Run, jobs: deque, pool: _Workers | _Inline, options: dict) -> None:
+    """Feed the workers until the jobs are done or a signal stops the run (see `_Signals`)."""
+    in_flight: dict[int, _Job] = {}
+    with _Signals() as sig:
+        try:
+            while True:
+                while sig.signum is None and jobs and pool.busy() < pool.n:
+                    job = jobs.popleft()
+                    data = run.prepare(job)  # read and hashed here, so skipped files start no worker
+                    if data is not None:
+                        in_flight[id(job)] = job
+                        pool.submit(id(job), data, options)
+                if not in_flight:
+                    break
+                for task_id, result in pool.results(timeout=0.5):
+                    run.finish(in_flight.pop(task_id), result)
+            pool.close()
+        except KeyboardInterrupt:
+            sig.signum = sig.signum or signal.SIGINT
+            pool.close(drop=True)
+        except BaseException:
+            pool.close(drop=True)
+            raise
+    if sig.signum is not None:
+        run.summary.interrupted = int(sig.signum)
+        run.summary.not_done = len(jobs) + len(in_flight)
+
+
+__all__ = ["BatchError", "BatchSummary", "Manifest", "check_folders", "output_names", "run_batch"]

@@ -7,6 +7,19 @@ from pathlib import Path
 
 import typer
 
+from sspnet.cli import one_line_errors
+from sspnet.imageio import OutputPlan, image_size
+
+from .options import (
+    Budget,
+    CompressError,
+    check_dimensions,
+    check_engine,
+    check_max_pixels,
+    check_workers,
+    check_writable_file,
+)
+
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
@@ -23,33 +36,34 @@ app = typer.Typer(
 )
 
 
-def _fail(msg: str, code: int = 2) -> None:
-    typer.secho(f"error: {msg}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(code)
+def _budget(max_bytes: str | None, bpp: float | None, max_shift: float | None, quality: int | None) -> dict:
+    """The one budget asked for, checked (finite, in range, at most one) before any work starts."""
+    return Budget.parse(max_bytes=max_bytes, bpp=bpp, max_shift=max_shift, quality=quality).as_options()
 
 
-def _options(max_bytes, bpp, max_shift, quality) -> dict:
-    """The one budget asked for, checked before any work starts."""
-    from .io import parse_size
-
-    given = {k: v for k, v in (("max_bytes", max_bytes), ("bpp", bpp), ("max_shift", max_shift), ("quality", quality)) if v is not None}
-    if len(given) > 1:
-        _fail("choose one target: --max-bytes, --bpp, --max-shift or --quality")
-    if max_bytes is not None:
-        try:
-            given["max_bytes"] = parse_size(max_bytes)
-        except ValueError as exc:
-            _fail(str(exc))
-    return given
+def _extras(strip: bool, max_pixels: int | None) -> dict:
+    """--strip and --max-pixels as `Encoder.compress` keywords, checked like the budget."""
+    return {"strip": strip, "max_pixels": check_max_pixels(max_pixels)}
 
 
 MAX_BYTES = typer.Option(None, "--max-bytes", help="Byte budget, e.g. 150KB, 1.2MB, 200KiB or 120000.")
 BPP = typer.Option(None, "--bpp", help="Budget in bits per pixel, e.g. 1.0.")
-MAX_SHIFT = typer.Option(None, "--max-shift", help="Fewest bytes whose predicted shift (mean SSM, 0..1) is at most this.")
+MAX_SHIFT = typer.Option(
+    None, "--max-shift", help="Fewest bytes whose predicted shift (mean SSM, 0..1) is at most this.")
 QUALITY = typer.Option(None, "--quality", "-q", help="Budget = the bytes of a plain JPEG at this quality (default 85).")
-BACKEND = typer.Option("turbo", "--backend", help="Encoder back-end: turbo (libjpeg-turbo), mozjpeg.")
+BACKEND = typer.Option(
+    None, "--backend",
+    help="JPEG back-end: jpegli (default of --method rd), turbo (libjpeg-turbo; default of --method search), mozjpeg.")
+METHOD = typer.Option(
+    "rd", "--method",
+    help="rd: saliency-weighted RD pruning of a finer jpegli JPEG (default); search: the older quality-map search.")
+STRENGTH = typer.Option(
+    1.0, "--strength", help="How far bytes move towards where people look: 0 = the plain JPEG at the budget, 1 = full.")
 MODEL = typer.Option("default", "--model", help="SSPNet zoo name or checkpoint file (.safetensors).")
 DEVICE = typer.Option("auto", "--device", help="auto, cpu or cuda.")
+OVERWRITE = typer.Option(False, "--overwrite", help="Replace existing output files (never an input).")
+STRIP = typer.Option(False, "--strip", help="Drop the input's ICC profile and EXIF from the output.")
+MAX_PIXELS = typer.Option(None, "--max-pixels", help="Refuse inputs with more pixels than this (default 100 MP).")
 
 
 @app.command()
@@ -60,38 +74,50 @@ def compress(
     bpp: float | None = BPP,
     max_shift: float | None = MAX_SHIFT,
     quality: int | None = QUALITY,
-    backend: str = BACKEND,
-    report: Path | None = typer.Option(None, "--report", help="Also write a side-by-side PNG with heatmaps and numbers."),
-    as_json: bool = typer.Option(False, "--json", help="Print the figures as JSON (bytes, bpp, shift, plain-JPEG figures)."),
+    backend: str | None = BACKEND,
+    method: str = METHOD,
+    strength: float = STRENGTH,
+    report: Path | None = typer.Option(
+        None, "--report", help="Also write a side-by-side PNG with heatmaps and numbers."),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print the figures as JSON (bytes, bpp, shift, plain-JPEG figures)."),
     model: str = MODEL,
     device: str = DEVICE,
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file."),
+    overwrite: bool = OVERWRITE,
+    strip: bool = STRIP,
+    max_pixels: int | None = MAX_PIXELS,
 ) -> None:
-    """Encode one image at a budget with the least predicted attention shift."""
-    from .api import CompressError, Encoder
-    from .io import ImageReadError, UnsafeWriteError, read_image, write_bytes_atomic
+    """Encode one image at a budget, keeping detail where people look (SSPNet) and taking it where they do not.
 
-    opts = _options(max_bytes, bpp, max_shift, quality)
-    out = out or src.with_name(src.stem + ".sspcodec.jpg")
-    if out.exists() and not overwrite:
-        _fail(f"{out} exists; pass --overwrite to replace it")
-    try:
-        rgb = read_image(src)
-        encoder = Encoder(model, device, backend)
-        result = encoder.compress(rgb, **opts)
-        write_bytes_atomic(out, result.data, source=src)
+    Everything is checked before the model loads (options, the input, every output); the JPEG
+    and the report are written together at the end, or neither."""
+    from .api import Encoder, check_method, check_strength
+    from .io import DEFAULT_MAX_PIXELS, read_image
+
+    with one_line_errors():
+        opts = _budget(max_bytes, bpp, max_shift, quality) | _extras(strip, max_pixels)
+        check_engine(model, device, backend)
+        check_method(method), check_strength(strength)
+        check_dimensions(*image_size(src, max_pixels=max_pixels or DEFAULT_MAX_PIXELS))
+        out = out or src.with_name(src.stem + ".sspcodec.jpg")
+        plan = OutputPlan(sources=[src], overwrite=overwrite)
+        plan.add(out, "-o")
         if report:
-            from .report import save_report
+            plan.add(report, "--report")
+        result = Encoder(model, device, backend, method=method, strength=strength).compress(src, **opts)
+        files = {out: result.data}
+        if report:
+            from .report import report_png
 
-            save_report(rgb, result, report)
-    except (ImageReadError, UnsafeWriteError, CompressError, ValueError, RuntimeError, OSError) as exc:
-        _fail(str(exc))
+            files[report] = report_png(read_image(src, max_pixels=max_pixels or DEFAULT_MAX_PIXELS), result)
+        plan.commit(files)
     if as_json:
         typer.echo(json.dumps({"input": str(src), "output": str(out), **result.summary()}, indent=2))
     else:
         b = result.baseline
         typer.echo(
-            f"{out}: {result.bytes / 1000:.1f} kB ({result.bpp:.3f} bpp), predicted shift {result.predicted_shift:.5f}\n"
+            f"{out}: {result.bytes / 1000:.1f} kB ({result.bpp:.3f} bpp), "
+            f"predicted shift {result.predicted_shift:.5f}\n"
             f"plain JPEG q{b.quality:g} at {b.bytes / 1000:.1f} kB: predicted shift {b.predicted_shift:.5f} "
             f"({100 * result.shift_reduction:.1f}% less shift with sspcodec)\n"
             f"{result.model_evaluations} model evaluations, {result.seconds:.2f} s"
@@ -103,28 +129,45 @@ def compress(
 @app.command()
 def batch(
     in_dir: Path = typer.Argument(..., help="Folder of images (searched recursively)."),
-    out_dir: Path = typer.Argument(..., help="Output folder (same tree, .jpg files)."),
+    out_dir: Path = typer.Argument(..., help="Output folder (same tree, .jpg files; may sit inside IN)."),
     max_bytes: str | None = MAX_BYTES,
     bpp: float | None = BPP,
     max_shift: float | None = MAX_SHIFT,
     quality: int | None = QUALITY,
-    backend: str = BACKEND,
+    backend: str | None = BACKEND,
+    method: str = METHOD,
+    strength: float = STRENGTH,
     workers: int = typer.Option(1, "--workers", "-j", help="Parallel worker processes (each loads the model)."),
     model: str = MODEL,
     device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
     log: Path | None = typer.Option(None, "--log", help="Append one JSON line per image to this file."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace outputs this batch did not write."),
+    strip: bool = STRIP,
+    max_pixels: int | None = MAX_PIXELS,
 ) -> None:
-    """Re-encode a folder; rerun the same command to resume (finished outputs are skipped)."""
-    from .batch import run_batch
+    """Re-encode a folder; rerun the same command to resume.
 
-    if not in_dir.is_dir():
-        _fail(f"{in_dir} is not a folder")
-    if out_dir.resolve() == in_dir.resolve():
-        _fail("the output folder must differ from the input folder (inputs are never overwritten)")
-    opts = _options(max_bytes, bpp, max_shift, quality)
-    summary = run_batch(in_dir, out_dir, opts, model=model, device=device, backend=backend, workers=workers, log=log)
+    OUT/.sspcodec-manifest.jsonl records each input's SHA-256 and options, so a rerun skips exactly
+    the images already done and encodes changed ones again. Ctrl-C or SIGTERM stops queuing,
+    finishes the images in flight (a second signal drops them), prints the summary and exits
+    130 or 143."""
+    from .api import check_method, check_strength
+    from .batch import check_folders, run_batch
+
+    with one_line_errors():
+        opts = _budget(max_bytes, bpp, max_shift, quality) | _extras(strip, max_pixels)
+        check_workers(workers)
+        check_engine(model, device, backend)
+        check_method(method), check_strength(strength)
+        check_folders(in_dir, out_dir)
+        if log is not None:
+            check_writable_file(log, "--log")
+        summary = run_batch(in_dir, out_dir, opts, model=model, device=device, backend=backend, workers=workers,
+                            log=log, overwrite=overwrite, method=method, strength=strength)
     for line in summary.lines():
         typer.echo(line)
+    if summary.interrupted is not None:
+        raise typer.Exit(128 + summary.interrupted)
     if summary.failed:
         raise typer.Exit(1)
 
@@ -137,30 +180,33 @@ def ssm(
     raw: Path | None = typer.Option(None, "--raw", help="Also write the raw map (.npy float32 or 16-bit .png)."),
     model: str = MODEL,
     device: str = DEVICE,
+    overwrite: bool = OVERWRITE,
 ) -> None:
     """Predict where attention moves because of the distortion (SSM = (SM_d - SM_r)+)."""
-    from PIL import Image
-
     from sspnet import load_model
-    from sspnet.visualize import overlay, save_map
+    from sspnet.imageio import check_raw_map_suffix, encode_png, encode_raw_map
+    from sspnet.visualize import overlay
 
-    from .io import ImageReadError, read_image, write_bytes_atomic
+    from .io import read_image
 
-    try:
-        a, b = read_image(pristine), read_image(distorted)
-        if a.shape != b.shape:
-            _fail(f"the images differ in size: {a.shape[1]}x{a.shape[0]} vs {b.shape[1]}x{b.shape[0]}")
-        pred = load_model(model, device).predict_shift(a, b)
-        import io as _io
-
-        buf = _io.BytesIO()
-        Image.fromarray(overlay(b, pred.ssm, vmax=max(float(pred.ssm.max()), 1e-6))).save(buf, format="PNG")
-        write_bytes_atomic(out, buf.getvalue(), overwrite=True)
+    with one_line_errors():
+        check_engine(model, device)
+        (w1, h1), (w2, h2) = image_size(pristine), image_size(distorted)
+        if (w1, h1) != (w2, h2):
+            raise CompressError(f"the images differ in size: {w1}x{h1} vs {w2}x{h2}")
+        plan = OutputPlan(sources=[pristine, distorted], overwrite=overwrite)
+        plan.add(out, "-o")
         if raw:
-            save_map(pred.ssm, raw)
-    except (ImageReadError, ValueError, RuntimeError, OSError) as exc:
-        _fail(str(exc))
-    typer.echo(f"{out}: mean predicted shift {float(pred.ssm.mean()):.5f}, peak {float(pred.ssm.max()):.3f} (SSM in 0..1)")
+            check_raw_map_suffix(raw)
+            plan.add(raw, "--raw")
+        b = read_image(distorted)
+        pred = load_model(model, device).predict_shift(read_image(pristine), b)
+        files = {out: encode_png(overlay(b, pred.ssm, vmax=max(float(pred.ssm.max()), 1e-6)))}
+        if raw:
+            files[raw] = encode_raw_map(pred.ssm, raw)
+        plan.commit(files)
+    peak = float(pred.ssm.max())
+    typer.echo(f"{out}: mean predicted shift {float(pred.ssm.mean()):.5f}, peak {peak:.3f} (SSM in 0..1)")
 
 
 def main() -> None:

@@ -1,13 +1,10 @@
 """The side-by-side report: input, output, predicted saliency, and the two predicted shift maps."""
 from __future__ import annotations
 
-import io
-import os
-from pathlib import Path
-
 import numpy as np
 from PIL import Image
 
+from sspnet.imageio import encode_png
 from sspnet.visualize import colorize, overlay, panel_grid
 
 from .api import CompressResult
@@ -36,9 +33,6 @@ def render_report(original: np.ndarray, result: CompressResult) -> np.ndarray:
     return panel_grid(panels, columns=3)
 
 
-def save_report(original: np.ndarray, result: CompressResult, path: str | os.PathLike) -> Path:
-    from .io import write_bytes_atomic
-
-    buf = io.BytesIO()
-    Image.fromarray(render_report(original, result)).save(buf, format="PNG")
-    return write_bytes_atomic(path, buf.getvalue())
+def report_png(original: np.ndarray, result: CompressResult) -> bytes:
+    """The report as PNG bytes, for the command's output plan to write with its other files."""
+    return encode_png(render_report(original, result))

@@ -13,6 +13,11 @@ least predicted shift:
 - refinement steps then raise priority where the chosen encoding still shifts attention.
 
 The search space is small on purpose; :class:`CandidateSearch` is the class to read or replace.
+
+:class:`RdPruning` is the other method (the encoder's default): one saliency-weighted RD-pruned
+encoding of a finer base at the budget (:mod:`sspcodec.quant.rdprune`), weights raised where the
+plain JPEG is predicted to pull attention; it has the same ``run`` interface, so the encoder
+treats both alike.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from sspnet.baselines import CenterBias
 
 from .backends import Backend
 from .quant import CoefficientImage, luma_block_shape, prefilter_image
+from .quant.rdprune import DEFAULT_DQ, DEFAULT_FLOOR, DEFAULT_MIN_FREQ, base_step, prune_to_budget
 
 #: Lowest background quality a candidate may fall to (or the plain quality, if that is lower).
 MIN_QUALITY = 20
@@ -219,12 +225,17 @@ def fit_to_bytes(
 
 class _BudgetFitter:
     """Fits candidate families to one byte budget of one image, sharing what it can between
-    them: the base encodings (one per q_hi; one per map for prefiltered families) and the
-    calibrated real/estimated size ratio of each base."""
+    them: the base encoding (one per q_hi; one per map for prefiltered families) and the
+    calibrated real/estimated size ratio of each base.
+
+    Only the latest base is kept: one holds the whole image's coefficients (about 3 bytes per
+    pixel), families come ordered by q_hi, and a base dropped and needed again (refinement) is
+    re-encoded identically, so keeping more would cost memory, not change a byte.
+    """
 
     def __init__(self, search: CandidateSearch, rgb: np.ndarray, target: int, q_plain: int, grid: tuple[int, int]):
         self.search, self.rgb, self.target, self.q_plain = search, rgb, target, q_plain
-        self.bases: dict[tuple, CoefficientImage] = {}
+        self.base: tuple[tuple, CoefficientImage] | None = None
         self.ratios: dict[tuple, float] = {}
         self.last_ratio: float | None = None  # the latest calibration: where an unfitted base starts
         # A fixed +-0.5 quality dither: blocks sharing one quality would zero all their equal
@@ -240,13 +251,14 @@ class _BudgetFitter:
 
         # a plain base serves every map; a prefiltered one depends on the map that shaped it
         key = (q_hi, family.prefilter, family.gamma, weights.tobytes()) if family.prefilter else (q_hi,)
-        if key not in self.bases:
+        if self.base is None or self.base[0] != key:
+            self.base = None  # release the old base's coefficients before reading the new ones
             pixels = self.rgb
             if family.prefilter:  # blur where priority is low, before the one real encode
                 pixels = prefilter_image(self.rgb, qmap(self.search.min_quality), q_hi, family.prefilter)
             base_jpeg = self.search.backend.encode(pixels, q_hi, optimize=False)
-            self.bases[key] = CoefficientImage(base_jpeg, q_hi, keep_dc=self.search.keep_dc)
-        base = self.bases[key]
+            self.base = (key, CoefficientImage(base_jpeg, q_hi, keep_dc=self.search.keep_dc))
+        base = self.base[1]
         fitted = fit_to_bytes(
             lambda q_lo: base.encode(qmap(q_lo)),
             self.target,
@@ -274,7 +286,7 @@ class PlainJpeg(NamedTuple):
 class Score(NamedTuple):
     """What the model and a fidelity check say of one encoding."""
 
-    ssm: np.ndarray  # predicted SSM, HxW
+    ssm: np.ndarray  # predicted SSM over the image, at any resolution (sspcodec: the model's)
     psnr: float  # global PSNR against the original, dB
 
 
@@ -288,9 +300,9 @@ class Candidate:
 
     data: bytes = field(repr=False)
     quality_map: np.ndarray = field(repr=False)  # per 8x8 luma block, libjpeg quality
-    ssm: np.ndarray = field(repr=False)
+    ssm: np.ndarray = field(repr=False)  # as scored (`Score.ssm`)
     psnr: float
-    family: CandidateFamily | None  # None: the plain JPEG
+    family: CandidateFamily | None  # None: not from a family (the plain JPEG, or RD pruning's output)
 
     @property
     def shift(self) -> float:
@@ -372,3 +384,55 @@ class CandidateSearch:
             if shift_score(s.ssm) < best.shift and s.psnr >= floor:
                 best = Candidate(*enc, *s, best.family)
         return SearchResult(best, plain_c, plain.quality)
+
+
+# --------------------------------------------------------------------------
+# the rate-distortion method
+# --------------------------------------------------------------------------
+#: How much the plain JPEG's predicted SSM raises block weights in :class:`RdPruning`
+#: (w_b = max(s_b, mix * ssm_b / max ssm)); 0 = saliency alone.
+DEFAULT_SHIFT_MIX = 1.0
+
+
+@dataclass
+class RdPruning:
+    """Saliency-weighted RD pruning of a *base* JPEG ``round(strength * dq)`` qualities finer than
+    the plain fit, at the budget (:func:`sspcodec.quant.rdprune.prune_to_budget`).
+
+    Block weights come from the allocation's priority map, raised by the predicted SSM of the
+    plain JPEG where that encoding would pull attention (``shift_mix`` > 0; that SSM is scored
+    anyway, as the baseline's figures). The output is scored once more for its own predicted
+    shift; it is not chosen by that score (a mean SSM differs between encodings of equal bytes
+    by about noise). strength 0 returns the plain JPEG itself.
+    """
+
+    base: str = "jpegli"
+    strength: float = 1.0
+    shift_mix: float = DEFAULT_SHIFT_MIX
+    dq: int = DEFAULT_DQ
+    floor: float = DEFAULT_FLOOR
+    min_freq: int = DEFAULT_MIN_FREQ
+
+    def __post_init__(self) -> None:
+        base_step(self.dq, self.strength)  # ValueError unless strength in [0, 1] and dq >= 0
+
+    def run(
+        self, rgb: np.ndarray, priority: np.ndarray | None, target: int, plain: PlainJpeg, score: Scorer
+    ) -> SearchResult:
+        """The pruned JPEG of at most `target` bytes; `plain` is the plain base JPEG that fits it
+        (the reference), `priority` a map of where quality matters at any resolution (None: no
+        reallocation, the plain JPEG is returned)."""
+        grid = luma_block_shape(*rgb.shape[:2])
+        first = score([plain.data])[0]
+        plain_c = Candidate(plain.data, np.full(grid, float(plain.quality), np.float32), *first, None)
+        if priority is None or base_step(self.dq, self.strength) == 0:
+            return SearchResult(plain_c, plain_c, plain.quality)
+        out = prune_to_budget(
+            rgb, priority, target, base=self.base, dq=self.dq, floor=self.floor, min_freq=self.min_freq,
+            strength=self.strength, plain=(plain.quality, plain.data),
+            raise_with=first.ssm if self.shift_mix > 0 else None, raise_mix=self.shift_mix,
+        )
+        if out.data == plain.data:  # nothing finer fitted: the plain JPEG, already scored
+            return SearchResult(plain_c, plain_c, plain.quality)
+        qmap = np.full(grid, float(out.base_quality), np.float32)  # one table; pruning varies by block
+        return SearchResult(Candidate(out.data, qmap, *score([out.data])[0], None), plain_c, plain.quality)

@@ -1,9 +1,13 @@
 """`sspnet` command line: thin wrappers that parse options and call the library."""
 from __future__ import annotations
 
+import contextlib
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import NoReturn
 
+import click
 import typer
 
 app = typer.Typer(
@@ -12,12 +16,49 @@ app = typer.Typer(
     help="SSPNet: predict human saliency and where attention shifts when an image is distorted.",
 )
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
+#: Errors the user fixes by changing the command (exit 2) and failures while running (exit 1).
+USAGE_ERRORS: tuple[type[BaseException], ...] = (
+    ValueError, LookupError, FileNotFoundError, FileExistsError, IsADirectoryError, NotADirectoryError,
+)
+RUNTIME_ERRORS: tuple[type[BaseException], ...] = (OSError, RuntimeError, MemoryError, ImportError)
 
 
-def _fail(msg: str) -> None:
+def fail(msg: str, code: int = 2) -> NoReturn:
+    """Print one red ``error:`` line on stderr and exit with *code* (2 usage, 1 runtime)."""
     typer.secho(f"error: {msg}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(2)
+    raise typer.Exit(code)
+
+
+def error_text(exc: BaseException) -> str:
+    """An exception as one line: whitespace runs (newlines included) collapsed, never empty."""
+    if isinstance(exc, MemoryError):
+        return f"out of memory{': ' + str(exc) if str(exc) else ''}"
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+@contextlib.contextmanager
+def one_line_errors(
+    usage: tuple[type[BaseException], ...] = USAGE_ERRORS,
+    runtime: tuple[type[BaseException], ...] = RUNTIME_ERRORS,
+) -> Iterator[None]:
+    """Turn the expected failures of a command's body into one ``error:`` line and an exit code.
+
+    Click's own exits pass through untouched: ``typer.Exit`` is a RuntimeError, and catching it
+    as a failure is what printed "error: 2" after a message. *usage* types exit 2, *runtime*
+    types exit 1; anything else is a bug and keeps its traceback.
+    """
+    try:
+        yield
+    except (typer.Exit, typer.Abort, click.exceptions.Exit, click.exceptions.ClickException, click.exceptions.Abort):
+        raise
+    except usage as exc:
+        fail(error_text(exc), 2)
+    except runtime as exc:
+        fail(error_text(exc), 1)
+
+
+def _fail(msg: str) -> NoReturn:
+    fail(msg, 2)
 
 
 @app.command()
@@ -58,7 +99,7 @@ def train(
     from .experiments import train_saliency, train_shift
     from .train import TrainConfig
 
-    try:
+    with one_line_errors(usage=(DatasetError, ValueError, RuntimeError), runtime=()):
         cfg = TrainConfig(mode=mode, epochs=epochs, lr=lr, lr_step=lr_step, batch_size=batch_size, patience=patience,
                           seed=seed, workers=workers, device=device, max_steps_per_epoch=max_steps,
                           freeze_stem=freeze_stem, grey_prob=grey_prob)
@@ -68,12 +109,40 @@ def train(
             if len(data) != 1:
                 _fail("shift mode takes exactly one --data folder (a shift layout)")
             results = train_shift(data[0], out, cfg, config, pretrained, init=init, folds=folds or 6)
-    except typer.Exit:  # a _fail above: typer.Exit is a RuntimeError, do not report it twice
-        raise
-    except (DatasetError, ValueError, RuntimeError) as exc:
-        _fail(str(exc))
     for r in results if is_main_process() else ():
         typer.echo(f"best epoch {r.best_epoch}: validation loss {r.best_val_loss:.4f} -> {r.best_path}")
+
+
+def _map_names(stem: str, raw: str, shift: bool) -> dict[str, str]:
+    """The files `predict` writes for one image, by role (the plan and the writer share them)."""
+    roles = ["saliency"] + (["saliency_distorted", "ssm"] if shift else [])
+    names = {f"{r}_overlay": f"{stem}_{r}_overlay.png" for r in roles}
+    return names | {r: f"{stem}_{r}.{raw}" for r in roles}
+
+
+def _predict_maps(net, src: Path, dst: Path | None, names: dict[str, str], max_pixels: int) -> dict[str, bytes]:
+    """One image's overlays and raw maps, encoded in memory: file name -> bytes (see `_map_names`)."""
+    from .imageio import encode_png, encode_raw_map, read_image
+    from .visualize import overlay
+
+    rgb = read_image(src, max_pixels=max_pixels)
+    if dst is None:
+        sm = net.predict_saliency(rgb)
+        pictures, maps = {"saliency_overlay": overlay(rgb, sm)}, {"saliency": sm}
+    else:
+        drgb = read_image(dst, max_pixels=max_pixels)
+        if drgb.shape != rgb.shape:
+            raise ValueError(f"{src} is {rgb.shape[1]}x{rgb.shape[0]} but {dst} is {drgb.shape[1]}x{drgb.shape[0]}")
+        pred = net.predict_shift(rgb, drgb)
+        typer.echo(f"{src.stem}: mean predicted shift {float(pred.ssm.mean()):.4f} (SSM in [0,1])")
+        pictures = {
+            "saliency_overlay": overlay(rgb, pred.sm_pristine),
+            "saliency_distorted_overlay": overlay(drgb, pred.sm_distorted),
+            "ssm_overlay": overlay(drgb, pred.ssm, vmax=max(float(pred.ssm.max()), 1e-6)),
+        }
+        maps = {"saliency": pred.sm_pristine, "saliency_distorted": pred.sm_distorted, "ssm": pred.ssm}
+    return {names[r]: encode_png(p) for r, p in pictures.items()} | {
+        names[r]: encode_raw_map(m, names[r]) for r, m in maps.items()}
 
 
 @app.command()
@@ -84,59 +153,57 @@ def predict(
     model: str = typer.Option("default", help="Zoo name or checkpoint (.safetensors)."),
     raw: str = typer.Option("png", help="Raw map format: 'png' (16-bit) or 'npy' (float32)."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
+    max_pixels: int = typer.Option(100_000_000, "--max-pixels", help="Refuse images with more pixels than this."),
 ) -> None:
     """Write saliency (and shift) maps as heatmap overlays and raw maps.
 
     Files per image: NAME_saliency_overlay.png and NAME_saliency.png|npy (raw: 16-bit PNG,
     0..65535 = 0..1, or float32 .npy); with DISTORTED also the distorted image's saliency and
-    NAME_ssm_overlay.png / NAME_ssm.png|npy."""
+    NAME_ssm_overlay.png / NAME_ssm.png|npy. Every output is checked before the model loads
+    (never an input, never an existing file without --overwrite, no two images writing the
+    same name) and an image's files are written together, atomically."""
     from tqdm.auto import tqdm
 
-    from .imageio import read_image
-    from .visualize import overlay, save_map, save_rgb_png
+    from .imageio import OutputPlan, image_size, list_images
     from .zoo import WeightsError, load_model
 
-    if raw not in ("png", "npy"):
-        _fail("--raw must be 'png' or 'npy'")
-    if not image.exists():
-        _fail(f"{image} does not exist")
-    if distorted is not None and not distorted.exists():
-        _fail(f"{distorted} does not exist")
-    try:
+    with one_line_errors(usage=USAGE_ERRORS + (WeightsError,)):
+        if raw not in ("png", "npy"):
+            raise ValueError("--raw must be 'png' or 'npy'")
+        if max_pixels < 1:
+            raise ValueError(f"--max-pixels must be >= 1, got {max_pixels}")
+        if image.is_dir():
+            pairs = [(p, distorted / p.relative_to(image) if distorted else None) for p in list_images(image, out)]
+        else:
+            # from the headers, before the model loads: a bomb, a FIFO or a size mismatch is one line
+            sizes = [image_size(p, max_pixels=max_pixels) for p in (image, distorted) if p is not None]
+            if len(set(sizes)) > 1:
+                raise ValueError("the images differ in size: " + " vs ".join(f"{w}x{h}" for w, h in sizes))
+            pairs = [(image, distorted)]
+        out.mkdir(parents=True, exist_ok=True)
+        plans, writer = [], {}
+        for src, dst in pairs:
+            plan = OutputPlan(sources=[src] + ([dst] if dst else []), overwrite=overwrite)
+            names = _map_names(src.stem, raw, dst is not None)
+            for name in names.values():
+                if name in writer:
+                    raise ValueError(f"{writer[name]} and {src} would both write {out / name}; predict them separately")
+                writer[name] = src
+                plan.add(out / name)
+            plans.append((src, dst, plan, names))
         net = load_model(model, device)
-    except (WeightsError, RuntimeError) as exc:
-        _fail(str(exc))
-    if image.is_dir():
-        pairs = [(p, distorted / p.relative_to(image) if distorted else None)
-                 for p in sorted(image.rglob("*")) if p.suffix.lower() in IMAGE_SUFFIXES]
-    else:
-        pairs = [(image, distorted)]
-    out.mkdir(parents=True, exist_ok=True)
 
     failed = 0
-    for src, dst in tqdm(pairs, desc="predict", unit="img", disable=len(pairs) < 2):
+    for src, dst, plan, names in tqdm(plans, desc="predict", unit="img", disable=len(plans) < 2):
         try:
-            rgb = read_image(src)
-            stem = src.stem
-            if dst is None:
-                sm = net.predict_saliency(rgb)
-                save_rgb_png(overlay(rgb, sm), out / f"{stem}_saliency_overlay.png")
-                save_map(sm, out / f"{stem}_saliency.{raw}")
-            else:
-                drgb = read_image(dst)
-                pred = net.predict_shift(rgb, drgb)
-                ssm_top = max(float(pred.ssm.max()), 1e-6)
-                save_rgb_png(overlay(rgb, pred.sm_pristine), out / f"{stem}_saliency_overlay.png")
-                save_rgb_png(overlay(drgb, pred.sm_distorted), out / f"{stem}_saliency_distorted_overlay.png")
-                save_rgb_png(overlay(drgb, pred.ssm, vmax=ssm_top), out / f"{stem}_ssm_overlay.png")
-                for name, m in (("saliency", pred.sm_pristine), ("saliency_distorted", pred.sm_distorted),
-                                ("ssm", pred.ssm)):
-                    save_map(m, out / f"{stem}_{name}.{raw}")
-                typer.echo(f"{stem}: mean predicted shift {float(pred.ssm.mean()):.4f} (SSM in [0,1])")
-        except (OSError, ValueError) as exc:
+            plan.commit({out / name: data for name, data in _predict_maps(net, src, dst, names, max_pixels).items()})
+        except (OSError, ValueError, MemoryError) as exc:
+            if len(plans) == 1:
+                fail(error_text(exc), 2 if isinstance(exc, USAGE_ERRORS) else 1)
             failed += 1
-            typer.secho(f"skipped {src}: {exc}", fg=typer.colors.YELLOW, err=True)
-    typer.echo(f"wrote maps for {len(pairs) - failed} image(s) to {out}")
+            typer.secho(f"skipped {src}: {error_text(exc)}", fg=typer.colors.YELLOW, err=True)
+    typer.echo(f"wrote maps for {len(plans) - failed} image(s) to {out}")
     if failed:
         raise typer.Exit(1)
 
@@ -160,7 +227,7 @@ def eval_(
     from .experiments import eval_saliency, eval_shift
     from .zoo import WeightsError
 
-    try:
+    with one_line_errors(usage=(DatasetError, WeightsError, ValueError, RuntimeError), runtime=()):
         if mode == "saliency":
             summary = eval_saliency(model, data, out, split, subset, device, workers)
             for row in summary:
@@ -171,10 +238,6 @@ def eval_(
             eval_shift(model, data[0], out, split, subset, intuitive, device)
         else:
             _fail("--mode must be 'saliency' or 'shift'")
-    except typer.Exit:  # a _fail above: typer.Exit is a RuntimeError, do not report it twice
-        raise
-    except (DatasetError, WeightsError, ValueError, RuntimeError) as exc:
-        _fail(str(exc))
     typer.echo(f"results: {out / 'results.md'}")
 
 
@@ -192,12 +255,10 @@ def build_shift(
     The saliency maps of the distorted images are SYNTHESISED (not human data); see docs/DATA.md."""
     from .data import DatasetError, build_shift_layout, read_fixation_dataset
 
-    try:
+    with one_line_errors(usage=(DatasetError, ValueError, OSError), runtime=()):
         items = read_fixation_dataset(data, on_outside="drop")[:limit]
         scenes = build_shift_layout(items, out, [d.strip() for d in distortions.split(",")],
                                     [int(v) for v in levels.split(",")], overwrite=overwrite, progress=True)
-    except (DatasetError, ValueError, OSError) as exc:
-        _fail(str(exc))
     typer.echo(f"wrote {len(scenes)} scenes to {out} (manifest.csv); distorted-image maps are synthetic")
 
 

@@ -3,9 +3,16 @@
 Everything user-supplied passes through here, so the rules are strict:
 images come back as HxWx3 uint8 RGB no matter the source mode, failures raise
 :class:`ImageReadError` naming the file and the reason (never a bare Pillow
-traceback), oversized images are refused before decoding, and outputs are
-written atomically so an interrupted run never leaves a half-written or lost
-file.
+traceback), oversized images are refused before decoding, and only regular
+files are opened (a FIFO would block forever).
+
+Outputs follow one policy, for every file either package writes: never onto an
+input (symlinks and hard links resolved), never onto an existing file unless
+asked, created atomically (a temporary file beside the target, then a hard link
+that fails if the name was taken meanwhile, or a rename when replacing), so an
+interrupted run never leaves a half-written or lost file. :class:`OutputPlan`
+applies it to a command's outputs together: all checked before any work, all
+written after it.
 
 Saliency maps are the one exception to "everything becomes RGB": a map file is a
 single-channel 8- or 16-bit PNG whose values are the data, so :func:`read_map` returns
@@ -16,13 +23,15 @@ rotation would corrupt them.
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import os
+import stat
 import tempfile
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Literal
+from typing import BinaryIO, Literal
 
 import cv2
 import numpy as np
@@ -30,6 +39,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 #: Default ceiling on decoded pixels (width * height): 100 megapixels.
 DEFAULT_MAX_PIXELS = 100_000_000
+#: File suffixes the command lines treat as images when they scan a folder.
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm"})
 
 AlphaMode = Literal["white", "drop"]
 ImageSource = str | os.PathLike | bytes | bytearray | memoryview | np.ndarray | Image.Image
@@ -41,6 +52,14 @@ class ImageReadError(ValueError):
 
 class UnsafeWriteError(ValueError):
     """A write was refused because it would clobber something it should not."""
+
+
+class OutputExistsError(UnsafeWriteError, FileExistsError):
+    """The output exists and replacing it was not allowed (also a ``FileExistsError``)."""
+
+
+#: Suffix of the atomic writer's temporary files, so a cleaner can tell them from real files.
+TEMP_SUFFIX = ".sspnet-tmp"
 
 
 # --------------------------------------------------------------------------
@@ -158,25 +177,116 @@ def _rotates(im: Image.Image) -> bool:
         return False
 
 
-def image_size(path: str | os.PathLike, *, exif_orientation: bool = True) -> tuple[int, int]:
-    """(width, height) of the image :func:`read_image` would return, from the file header alone.
+def _why(exc: BaseException, otherwise: str) -> str:
+    """The reason an image could not be read, in words, for the failures users meet."""
+    if isinstance(exc, Image.DecompressionBombError):
+        return f"too many pixels ({exc})"
+    reasons = (
+        (FileNotFoundError, "file not found"),
+        (IsADirectoryError, "it is a directory"),
+        (PermissionError, "permission denied"),
+        (UnidentifiedImageError, "not a recognised image format"),
+        (MemoryError, "not enough memory to decode it"),
+    )
+    return next((why for kind, why in reasons if isinstance(exc, kind)), otherwise)
 
-    EXIF orientation is taken into account, so a size checked here always matches the
-    pixels read later (fixation coordinates are validated against it);
-    ``exif_orientation=False`` gives the stored size, that of :func:`read_map`. Raises
-    :class:`ImageReadError` naming the file when it is missing or not an image.
+
+_FILE_KINDS = {
+    stat.S_IFIFO: "a FIFO (named pipe)",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFDIR: "a directory",
+}
+
+
+def open_regular_file(path: str | os.PathLike, what: str = "image") -> BinaryIO:
+    """Open *path* for binary reading only if it is a regular file (symlinks followed).
+
+    The file is opened non-blocking and checked with ``fstat`` on the open descriptor, so a
+    FIFO, device or socket is refused at once instead of hanging a read forever, and a file
+    swapped between a check and the open cannot slip through. Failures raise
+    :class:`ImageReadError` ("cannot read {what} ...: why").
     """
     name = _describe(path)
-    if not Path(path).is_file():
-        raise ImageReadError(f"cannot read image {name}: file not found")
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
     try:
-        with Image.open(path) as im:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        raise ImageReadError(f"cannot read {what} {name}: {_why(exc, exc.strerror or str(exc))}") from exc
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        kind = _FILE_KINDS.get(stat.S_IFMT(mode), "not a regular file")
+        raise ImageReadError(f"cannot read {what} {name}: it is {kind}, not a regular file")
+    return os.fdopen(fd, "rb")
+
+
+@contextlib.contextmanager
+def _opened(src: str | os.PathLike | bytes | bytearray | memoryview, name: str) -> Iterator[Image.Image]:
+    """A lazily opened Pillow image (header only until ``load``), Pillow's failures translated.
+
+    Pillow's decompression-bomb warning is silenced (callers enforce their own pixel limit);
+    its bomb *error*, unidentified formats and corrupt data all become :class:`ImageReadError`.
+    """
+    if isinstance(src, (bytes, bytearray, memoryview)):
+        if len(src) == 0:
+            raise ImageReadError(f"cannot read image {name}: no data")
+        fp: BinaryIO = io.BytesIO(bytes(src))
+    else:
+        fp = open_regular_file(src)
+    try:
+        with fp, warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(fp) as im:
+                yield im
+    except ImageReadError:
+        raise
+    except (Image.DecompressionBombError, OSError, ValueError, SyntaxError, EOFError, MemoryError) as exc:
+        raise ImageReadError(f"cannot read image {name}: {_why(exc, f'corrupt or truncated data ({exc})')}") from exc
+
+
+def image_size(
+    src: ImageSource, *, exif_orientation: bool = True, max_pixels: int | None = None
+) -> tuple[int, int]:
+    """(width, height) of the image :func:`read_image` would return, from the header alone.
+
+    Takes what :func:`read_image` takes; a file is never decoded, so this is the cheap check
+    to run before any work (pixel limits -- *max_pixels* refuses as :func:`read_image`
+    would --, format limits, pairs of equal size). EXIF orientation is taken into account, so
+    a size checked here always matches the pixels read later (fixation coordinates are
+    validated against it); ``exif_orientation=False`` gives the stored size, that of
+    :func:`read_map`. Raises :class:`ImageReadError` naming the source when it is missing,
+    not a regular file, not an image, or too large.
+    """
+    name = _describe(src)
+    if isinstance(src, np.ndarray):
+        w, h = (src.shape[1], src.shape[0]) if src.ndim >= 2 else (0, 0)
+    elif isinstance(src, Image.Image):
+        w, h = src.size
+        w, h = (h, w) if exif_orientation and _rotates(src) else (w, h)
+    elif isinstance(src, (str, os.PathLike, bytes, bytearray, memoryview)):
+        with _opened(src, name) as im:
             w, h = im.size
-            return (h, w) if exif_orientation and _rotates(im) else (w, h)
-    except UnidentifiedImageError as exc:
-        raise ImageReadError(f"cannot read image {name}: not a recognised image format") from exc
-    except (OSError, ValueError, SyntaxError) as exc:
-        raise ImageReadError(f"cannot read image {name}: {exc}") from exc
+            w, h = (h, w) if exif_orientation and _rotates(im) else (w, h)
+    else:
+        raise TypeError(f"cannot read an image from {type(src).__name__}")
+    if max_pixels is not None:
+        _check_pixels(w, h, max_pixels, name)
+    return w, h
+
+
+def list_images(folder: str | os.PathLike, exclude: str | os.PathLike | None = None) -> list[Path]:
+    """Files under *folder* whose suffix is an image's, sorted; symlinked folders are not
+    followed (no loops) and the *exclude* folder (an output folder inside the input one) is not
+    entered, so a rerun never reads its own outputs back as inputs. Entries are listed by name
+    only: a FIFO called x.png is listed, and refused by the reader with a clear reason."""
+    skip = os.path.realpath(exclude) if exclude is not None else None
+    found = []
+    for root, dirs, names in os.walk(folder):
+        dirs[:] = [d for d in dirs if os.path.realpath(os.path.join(root, d)) != skip]
+        found += [Path(root) / n for n in names if Path(n).suffix.lower() in IMAGE_SUFFIXES]
+    return sorted(found)
 
 
 def read_image(
@@ -197,7 +307,8 @@ def read_image(
 
     Refuses images above *max_pixels* (checked from the header, before
     decoding; ``None`` disables our check but Pillow's decompression-bomb
-    guard still applies) and unreadable, truncated or corrupt data, raising
+    guard still applies), paths that are not regular files (a FIFO would
+    block forever) and unreadable, truncated or corrupt data, raising
     :class:`ImageReadError` whose message names the source and the reason.
     """
     name = _describe(src)
@@ -213,38 +324,12 @@ def read_image(
             raise
         except (OSError, ValueError, SyntaxError) as exc:
             raise ImageReadError(f"cannot read image {name}: {exc}") from exc
-    if isinstance(src, (bytes, bytearray, memoryview)):
-        if len(src) == 0:
-            raise ImageReadError(f"cannot read image {name}: no data")
-        fp: object = io.BytesIO(bytes(src))
-    elif isinstance(src, (str, os.PathLike)):
-        path = Path(src)
-        if not path.exists():
-            raise ImageReadError(f"cannot read image {name}: file not found")
-        if path.is_dir():
-            raise ImageReadError(f"cannot read image {name}: it is a directory")
-        fp = path
-    else:
+    if not isinstance(src, (str, os.PathLike, bytes, bytearray, memoryview)):
         raise TypeError(f"cannot read an image from {type(src).__name__}")
-
-    try:
-        with warnings.catch_warnings():
-            # We enforce our own pixel limit; Pillow's warning would be noise.
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(fp) as im:  # lazy: only the header so far
-                _check_pixels(im.width, im.height, max_pixels, name)
-                im.load()
-                return _pil_to_rgb(_orient(im, name), alpha, name)
-    except ImageReadError:
-        raise
-    except Image.DecompressionBombError as exc:
-        raise ImageReadError(f"cannot read image {name}: too many pixels ({exc})") from exc
-    except UnidentifiedImageError as exc:
-        raise ImageReadError(f"cannot read image {name}: not a recognised image format") from exc
-    except PermissionError as exc:
-        raise ImageReadError(f"cannot read image {name}: permission denied") from exc
-    except (OSError, ValueError, SyntaxError, EOFError, MemoryError) as exc:
-        raise ImageReadError(f"cannot read image {name}: corrupt or truncated data ({exc})") from exc
+    with _opened(src, name) as im:  # lazy: only the header so far
+        _check_pixels(im.width, im.height, max_pixels, name)
+        im.load()
+        return _pil_to_rgb(_orient(im, name), alpha, name)
 
 
 # --------------------------------------------------------------------------
@@ -259,10 +344,14 @@ def read_map(src: str | os.PathLike | bytes) -> np.ndarray:
     (to max 1, or by the bit depth's maximum).
     """
     name = _describe(src)
-    try:
-        data = bytes(src) if isinstance(src, (bytes, bytearray, memoryview)) else Path(src).read_bytes()
-    except OSError as exc:
-        raise ImageReadError(f"cannot read map {name}: {exc}") from exc
+    if isinstance(src, (bytes, bytearray, memoryview)):
+        data = bytes(src)
+    else:
+        with open_regular_file(src, "map") as f:
+            try:
+                data = f.read()
+            except OSError as exc:
+                raise ImageReadError(f"cannot read map {name}: {exc}") from exc
     arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED) if data else None
     if arr is None:
         raise ImageReadError(f"cannot read map {name}: not a readable image")
@@ -308,6 +397,31 @@ def encode_map_png(sm: np.ndarray, bits: int = 16) -> bytes:
     return encode_png(map_levels(sm, bits))
 
 
+RAW_MAP_SUFFIXES = (".npy", ".png")
+
+
+def encode_raw_map(sm: np.ndarray, path: str | os.PathLike) -> bytes:
+    """The bytes of a raw map file named *path*: ``.npy`` keeps float32 exactly, ``.png`` is 16 bit.
+
+    Check a user's path with :func:`check_raw_map_suffix` before any work, so a bad suffix
+    fails up front rather than after the model ran.
+    """
+    if check_raw_map_suffix(path) == ".png":
+        return encode_map_png(sm, 16)
+    buf = io.BytesIO()
+    np.save(buf, np.asarray(sm, dtype=np.float32))
+    return buf.getvalue()
+
+
+def check_raw_map_suffix(path: str | os.PathLike) -> str:
+    """The lower-case suffix of a raw map path; ValueError unless it is .npy or .png."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in RAW_MAP_SUFFIXES:
+        got = suffix or "no suffix"
+        raise ValueError(f"{os.fspath(path)}: a raw map is written as .npy (float32) or .png (16 bit), not {got}")
+    return suffix
+
+
 # --------------------------------------------------------------------------
 # writing
 # --------------------------------------------------------------------------
@@ -323,11 +437,86 @@ def _umask() -> int:
     return 0o022
 
 
-def _same_file(a: Path, b: Path) -> bool:
+def same_file(a: Path, b: Path) -> bool:
+    """Same file on disk: symlinks and hard links resolved (inode compare), else same real path."""
     try:
         return os.path.samefile(a, b)
     except OSError:
         return os.path.realpath(a) == os.path.realpath(b)
+
+
+def _target(path: str | os.PathLike) -> Path:
+    """Where bytes for *path* really land: a symlink is followed, so the link survives a write."""
+    dest = Path(path)
+    return Path(os.path.realpath(dest)) if dest.is_symlink() else dest
+
+
+def _check_target(path: str | os.PathLike, sources: Iterable[str | os.PathLike], overwrite: bool) -> Path:
+    """The checks every output passes before any work: not a folder, its folder exists, not an
+    input (symlinks and hard links resolved), and absent unless *overwrite*."""
+    shown = repr(os.fspath(path))
+    dest = _target(path)
+    if dest.is_dir():
+        raise IsADirectoryError(f"cannot write {shown}: it is a directory")
+    parent = dest.parent if str(dest.parent) else Path(".")
+    if not parent.is_dir():
+        raise FileNotFoundError(f"cannot write {shown}: folder {os.fspath(parent)!r} does not exist")
+    for s in sources:
+        if same_file(dest, Path(s)):
+            raise UnsafeWriteError(
+                f"refusing to overwrite the input file {os.fspath(s)!r}; choose another output path"
+            )
+    if not overwrite and os.path.lexists(dest):
+        raise OutputExistsError(f"cannot write {shown}: file exists; pass --overwrite to replace it")
+    return dest
+
+
+def _stage(dest: Path, data: bytes | bytearray | memoryview) -> str:
+    """The bytes in a hidden, fsync'ed temporary file beside *dest* (same file system, so the
+    final link or rename is atomic), with the permissions *dest* will have. Removed on failure."""
+    try:
+        mode = dest.stat().st_mode & 0o7777  # keep an existing file's permissions
+    except FileNotFoundError:
+        mode = 0o666 & ~_umask()
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=TEMP_SUFFIX, dir=dest.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(memoryview(data).cast("B"))
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp_name, mode)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp_name)
+        raise
+    return tmp_name
+
+
+#: errnos of file systems without hard links (FAT, some network shares): fall back to O_EXCL.
+_NO_LINKS = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS, errno.EXDEV}
+
+
+def _publish(tmp_name: str, dest: Path, overwrite: bool) -> None:
+    """Make the staged file visible as *dest*. With *overwrite* an atomic rename; without it a
+    hard link, which fails if *dest* appeared since the checks, so a race loses with
+    :class:`OutputExistsError` instead of replacing the other writer's file. The caller removes
+    *tmp_name* afterwards."""
+    if overwrite:
+        os.replace(tmp_name, dest)
+        return
+    try:
+        os.link(tmp_name, dest)
+        return
+    except FileExistsError:
+        raise OutputExistsError(f"cannot write {os.fspath(dest)!r}: file exists (created meanwhile)") from None
+    except OSError as exc:
+        if exc.errno not in _NO_LINKS:
+            raise
+    try:  # no hard links here: claim the name exclusively, then rename over the claim
+        os.close(os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        raise OutputExistsError(f"cannot write {os.fspath(dest)!r}: file exists (created meanwhile)") from None
+    os.replace(tmp_name, dest)
 
 
 def write_bytes_atomic(
@@ -338,57 +527,114 @@ def write_bytes_atomic(
     overwrite_source: bool = False,
     overwrite: bool = True,
 ) -> Path:
-    """Write *data* to *path* so that readers see the old file or the new one.
+    """Write *data* to *path* so that readers see the old file or the new one, never a part.
 
-    The bytes go to a hidden temporary file in the same folder (same file
-    system, so the final ``os.replace`` is atomic), are fsync'ed, then renamed
-    over the target and the folder is fsync'ed. On any failure the temporary
-    file is removed and an existing target is left untouched.
+    The bytes go to a hidden temporary file in the same folder, are fsync'ed, then renamed
+    over the target (``overwrite=True``) or hard-linked to it (``overwrite=False``: an existing
+    target, even one created by another process a moment ago, raises
+    :class:`OutputExistsError`, a ``FileExistsError``); the folder is fsync'ed. On any failure
+    the temporary file is removed and an existing target is left untouched.
 
-    *source* names the input file(s): writing onto one of them raises
-    :class:`UnsafeWriteError` unless ``overwrite_source=True`` (the classic
-    ``encode in.jpg -o in.jpg`` accident). ``overwrite=False`` refuses any
-    existing target (``FileExistsError``). A symlinked target is followed, so
-    the link survives. Returns the path written.
+    *source* names the input file(s): writing onto one of them (symlinks and hard links
+    resolved) raises :class:`UnsafeWriteError` unless ``overwrite_source=True``. A symlinked
+    target is followed, so the link survives. Returns the path written. Commands that write
+    several files use :class:`OutputPlan`, which runs the same checks before any work.
     """
-    dest = Path(path)
-    if dest.is_symlink():
-        dest = Path(os.path.realpath(dest))
-    if dest.is_dir():
-        raise IsADirectoryError(f"cannot write {os.fspath(path)!r}: it is a directory")
-    parent = dest.parent if str(dest.parent) else Path(".")
-    if not parent.is_dir():
-        raise FileNotFoundError(f"cannot write {os.fspath(path)!r}: folder {os.fspath(parent)!r} does not exist")
-    if source is not None and not overwrite_source:
+    if source is None or overwrite_source:
+        sources: list[str | os.PathLike] = []
+    else:
         sources = [source] if isinstance(source, (str, os.PathLike)) else list(source)
-        for s in sources:
-            if _same_file(dest, Path(s)):
-                raise UnsafeWriteError(
-                    f"refusing to overwrite the input file {os.fspath(s)!r}; "
-                    "choose another output path or pass overwrite_source=True"
-                )
-    if not overwrite and dest.exists():
-        raise FileExistsError(f"cannot write {os.fspath(path)!r}: file exists (overwrite=False)")
-    payload = memoryview(data).cast("B")
-
+    dest = _check_target(path, sources, overwrite)
+    tmp_name = _stage(dest, data)
     try:
-        mode = dest.stat().st_mode & 0o7777  # keep an existing file's permissions
-    except FileNotFoundError:
-        mode = 0o666 & ~_umask()
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(payload)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp_name, mode)
-        os.replace(tmp_name, dest)
-    except BaseException:
+        _publish(tmp_name, dest, overwrite)
+    finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_name)
-        raise
-    _fsync_dir(parent)
+    _fsync_dir(dest.parent if str(dest.parent) else Path("."))
     return dest
+
+
+class OutputPlan:
+    """Every file one command writes, checked together before any work, written together after.
+
+    ``add`` runs the checks at once (not a folder, folder exists, not one of *sources* --
+    symlinks and hard links resolved --, absent unless *overwrite*, distinct from the other
+    outputs), so a doomed command fails before the model loads. ``commit`` stages every file,
+    then publishes them all (atomic create without *overwrite*, atomic replace with it); if
+    one fails, the files it had newly created are removed again, so a command leaves all its
+    outputs or none of the new ones. Without *overwrite*, a file that appears between ``add``
+    and ``commit`` makes ``commit`` fail with :class:`OutputExistsError`, never replaced.
+    """
+
+    def __init__(self, *, sources: Iterable[str | os.PathLike] = (), overwrite: bool = False):
+        self.sources = [Path(s) for s in sources]
+        self.overwrite = overwrite
+        self._planned: dict[str, tuple[Path, str]] = {}  # real target -> (given path, label)
+
+    def add(self, path: str | os.PathLike, label: str = "output") -> Path:
+        """Check one output now; *label* names it in errors (e.g. ``--report``). Returns *path*."""
+        dest = _check_target(path, self.sources, self.overwrite)
+        key = os.path.realpath(dest)
+        if key in self._planned:
+            other, other_label = self._planned[key]
+            raise UnsafeWriteError(
+                f"{label} and {other_label} name the same file {os.fspath(other)!r}; give them different paths"
+            )
+        self._planned[key] = (Path(path), label)
+        return Path(path)
+
+    @property
+    def paths(self) -> list[Path]:
+        """The planned outputs, in the order added."""
+        return [given for given, _ in self._planned.values()]
+
+    def commit(self, files: Mapping[str | os.PathLike, bytes | bytearray | memoryview]) -> list[Path]:
+        """Write *files* (each a planned path -> its bytes); all are staged before any appears."""
+        planned = {os.path.realpath(_target(given)): key for key, (given, _) in self._planned.items()}
+        jobs = []
+        for path, data in files.items():
+            key = planned.get(os.path.realpath(_target(path)))
+            if key is None:
+                raise ValueError(f"{os.fspath(path)!r} was not planned; OutputPlan.add it before any work")
+            jobs.append((_check_target(path, self.sources, self.overwrite), data))
+        staged: list[tuple[Path, str]] = []
+        created: list[tuple[Path, int]] = []
+        try:
+            for dest, data in jobs:
+                staged.append((dest, _stage(dest, data)))
+            for dest, tmp_name in staged:
+                inode = os.stat(tmp_name).st_ino
+                _publish(tmp_name, dest, self.overwrite)
+                created.append((dest, inode))
+        except BaseException:
+            if not self.overwrite:  # take back what this commit created (still ours: same inode)
+                for dest, ino in created:
+                    with contextlib.suppress(OSError):
+                        if os.stat(dest).st_ino == ino:
+                            os.unlink(dest)
+            raise
+        finally:
+            for _, tmp_name in staged:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp_name)
+        for folder in {dest.parent if str(dest.parent) else Path(".") for dest, _ in jobs}:
+            _fsync_dir(folder)
+        return [Path(p) for p in files]
+
+
+def remove_temp_files(folder: str | os.PathLike) -> int:
+    """Delete the atomic writer's leftover temporary files under *folder* (a writer killed with
+    SIGKILL cannot clean up); only names ending in :data:`TEMP_SUFFIX` are touched. Call it
+    only while no other writer uses *folder*. Returns how many were removed."""
+    removed = 0
+    for root, _dirs, names in os.walk(folder):
+        for n in names:
+            if n.startswith(".") and n.endswith(TEMP_SUFFIX):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(os.path.join(root, n))
+                    removed += 1
+    return removed
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -407,14 +653,25 @@ def _fsync_dir(folder: Path) -> None:
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
+    "IMAGE_SUFFIXES",
+    "RAW_MAP_SUFFIXES",
+    "TEMP_SUFFIX",
     "ImageReadError",
     "ImageSource",
+    "OutputExistsError",
+    "OutputPlan",
     "UnsafeWriteError",
+    "check_raw_map_suffix",
     "encode_map_png",
     "encode_png",
+    "encode_raw_map",
     "image_size",
+    "list_images",
     "map_levels",
+    "open_regular_file",
     "read_image",
     "read_map",
+    "remove_temp_files",
+    "same_file",
     "write_bytes_atomic",
 ]

@@ -44,6 +44,15 @@ class PristineCache:
     box: Box
     sm: torch.Tensor  # (1, 1, H, W) SM_r at the model's input size
 
+    def crop(self, canvas_maps: np.ndarray) -> np.ndarray:
+        """The part of maps at the model's input size (..., H, W) that covers the image."""
+        b = self.box
+        return canvas_maps[..., b.top : b.top + b.height, b.left : b.left + b.width]
+
+    def saliency_crop(self) -> np.ndarray:
+        """SM_r at the model's input resolution, cropped to the image (float32 in [0, 1])."""
+        return np.ascontiguousarray(self.crop(self.sm[0, 0].cpu().numpy())).clip(0, 1)
+
 
 def as_rgb_array(image: ImageLike) -> np.ndarray:
     """HxWx3 uint8 RGB from a PIL image or an array (greyscale is replicated, alpha dropped)."""
@@ -115,6 +124,17 @@ class SSPNet(nn.Module):
     def _autocast(self) -> contextlib.AbstractContextManager:
         return autocast(self.device)
 
+    def to_canvas(self, image: ImageLike) -> np.ndarray:
+        """The image letterboxed onto the model's input canvas (uint8 RGB): all the model sees of
+        it, so a caller with many large images can keep these instead of the images."""
+        return letterbox(as_rgb_array(image), self.config.input_size)[0]
+
+    def _canvas_batch(self, canvases: Sequence[np.ndarray]) -> torch.Tensor:
+        x = torch.from_numpy(np.stack(canvases)).to(self.device).permute(0, 3, 1, 2).float().div_(255)
+        if self.device.type == "cuda":
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x
+
     def _to_input(self, images: Sequence[ImageLike]) -> tuple[torch.Tensor, list[Box], list[tuple[int, int]]]:
         arrays = [as_rgb_array(im) for im in images]
         boxes, canvases = [], []
@@ -122,10 +142,7 @@ class SSPNet(nn.Module):
             canvas, box = letterbox(a, self.config.input_size)
             canvases.append(canvas)
             boxes.append(box)
-        x = torch.from_numpy(np.stack(canvases)).to(self.device).permute(0, 3, 1, 2).float().div_(255)
-        if self.device.type == "cuda":
-            x = x.contiguous(memory_format=torch.channels_last)
-        return x, boxes, [a.shape[:2] for a in arrays]
+        return self._canvas_batch(canvases), boxes, [a.shape[:2] for a in arrays]
 
     def _to_maps(self, sm: torch.Tensor, boxes: list[Box], shapes: list[tuple[int, int]]) -> list[np.ndarray]:
         maps = sm[:, 0].float().cpu().numpy()
@@ -156,6 +173,19 @@ class SSPNet(nn.Module):
     def cached_saliency(self, cache: PristineCache) -> np.ndarray:
         """SM_r of a prepared pristine image at its own size (no new model evaluation)."""
         return self._to_maps(cache.sm, [cache.box], [cache.shape])[0]
+
+    @torch.inference_mode()
+    def shift_on_canvases(self, cache: PristineCache, canvases: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """SSM of distorted images given as canvases (:meth:`to_canvas`) at the model's input
+        resolution, cropped to the image: float32 maps in [0, 1] (NaN passes through, for the
+        caller to refuse). Resized to the image's size they equal `predict_shift_cached`'s SSM;
+        the model has no finer detail to give, and keeping them small keeps memory bounded."""
+        if any(c.shape[:2] != tuple(self.config.input_size) for c in canvases):
+            raise ValueError(f"canvases must be {self.config.input_size} (use to_canvas)")
+        with self._autocast():
+            sm_d = self.saliency(self._canvas_batch(canvases), "d").float()
+        ssm = cache.crop(self.shift(sm_d, cache.sm)[:, 0].cpu().numpy())
+        return [np.ascontiguousarray(m).clip(0, 1) for m in ssm]
 
     @torch.inference_mode()
     def predict_shift_cached(

@@ -1,7 +1,6 @@
 """Pictures of maps: heatmap overlays and 16-bit map files (people would rather look than read)."""
 from __future__ import annotations
 
-import io
 import os
 from pathlib import Path
 
@@ -9,7 +8,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from .imageio import encode_map_png, encode_png, write_bytes_atomic
+from .imageio import encode_png, encode_raw_map, write_bytes_atomic
 
 
 def colorize(m: np.ndarray, vmax: float | None = None) -> np.ndarray:
@@ -32,21 +31,10 @@ def overlay(image: np.ndarray, m: np.ndarray, alpha: float = 0.55, vmax: float |
 def save_map(m: np.ndarray, path: str | os.PathLike) -> Path:
     """Raw map: .npy keeps float32 exactly; .png stores 16-bit (0..65535 = 0..1).
 
-    Encoded in memory, then written atomically (`sspnet.imageio.write_bytes_atomic`).
+    Encoded in memory (`sspnet.imageio.encode_raw_map`), then written atomically.
     """
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix == ".npy":
-        buf = io.BytesIO()
-        np.save(buf, m.astype(np.float32))
-        data = buf.getvalue()
-    elif suffix == ".png":
-        data = encode_map_png(m, 16)
-    else:
-        got = suffix or "no suffix"
-        raise ValueError(f"{path}: a raw map is written as .npy (float32) or .png (16 bit), not {got}")
-    write_bytes_atomic(path, data)
-    return path
+    write_bytes_atomic(path, encode_raw_map(m, path))
+    return Path(path)
 
 
 def save_rgb_png(image: np.ndarray, path: str | os.PathLike) -> Path:

@@ -1,14 +1,18 @@
 """Trained weights: named models shipped in the package (SHA-256 checked) and checkpoint files.
 
-A checkpoint is one safetensors file; its metadata holds the model config and a JSON "info"
-record (data, protocol, metrics), so no pickle and no sidecar file is ever needed.
+A checkpoint is one safetensors file; its metadata holds the model config, a JSON "info"
+record (data, protocol, metrics) and the SHA-256 of its tensors, so no pickle and no sidecar
+file is ever needed. Loading checks what it can before a model is built: the stored digest
+(a flipped bit in the tensor data), NaN or infinite weights, and a config that parses into
+known fields; every failure is one :class:`WeightsError` line naming the file.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import os
-from dataclasses import replace
+from collections.abc import Mapping
+from dataclasses import fields, replace
 from pathlib import Path
 
 import torch
@@ -30,6 +34,10 @@ ZOO: dict[str, tuple[str, str, dict]] = {
 }
 
 
+#: Metadata key of the SHA-256 of a checkpoint's tensors (:func:`tensor_digest`).
+DIGEST_KEY = "tensor_sha256"
+
+
 class WeightsError(RuntimeError):
     """A named model is unknown, missing or corrupt, or a checkpoint cannot be read."""
 
@@ -42,6 +50,18 @@ def sha256_file(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
+def tensor_digest(state: Mapping[str, torch.Tensor]) -> str:
+    """SHA-256 over every tensor's name, dtype, shape and bytes, in name order. Stored in each
+    checkpoint (`save_checkpoint`) and checked on load: it covers exactly what a model is built
+    from, so metadata edits do not trip it and any change to the weights does."""
+    h = hashlib.sha256()
+    for name in sorted(state):
+        t = state[name].detach().cpu().contiguous()
+        h.update(f"{name}\0{t.dtype}\0{tuple(t.shape)}\0".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy())
+    return h.hexdigest()
+
+
 def _unique_state(model: SSPNet) -> dict[str, torch.Tensor]:
     """State dict without the alias keys of a single (shared) decoder."""
     state = model.state_dict()
@@ -51,20 +71,26 @@ def _unique_state(model: SSPNet) -> dict[str, torch.Tensor]:
 
 
 def save_checkpoint(model: SSPNet, path: str | os.PathLike, info: dict | None = None, half: bool = False) -> Path:
-    """Write weights + config (+ info) atomically (`sspnet.imageio.write_bytes_atomic`: a reader
-    or a resumed run never sees half a checkpoint); `half` stores floating tensors as fp16."""
+    """Write weights + config (+ info) + the tensors' SHA-256 (:func:`tensor_digest`) atomically
+    (`sspnet.imageio.write_bytes_atomic`: a reader or a resumed run never sees half a
+    checkpoint); `half` stores floating tensors as fp16."""
     state = {}
     for k, v in _unique_state(model).items():
         v = v.detach().cpu()
         if half and v.is_floating_point():
             v = v.half()
         state[k] = v.contiguous()
-    meta = {"config": json.dumps(model.config.to_dict()), "info": json.dumps(info or {}), "format": "sspnet-1"}
+    meta = {
+        "config": json.dumps(model.config.to_dict()), "info": json.dumps(info or {}), "format": "sspnet-1",
+        DIGEST_KEY: tensor_digest(state),
+    }
     write_bytes_atomic(path, save(state, metadata=meta))
     return Path(path)
 
 
 def read_checkpoint(path: str | os.PathLike) -> tuple[ModelConfig, dict, dict[str, torch.Tensor]]:
+    """(config, info, tensors) of a checkpoint file, verified: the stored tensor digest when
+    there is one, finite weights, JSON metadata and known config fields."""
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"checkpoint not found: {path}")
@@ -76,17 +102,55 @@ def read_checkpoint(path: str | os.PathLike) -> tuple[ModelConfig, dict, dict[st
         raise WeightsError(f"{path} is not a readable safetensors checkpoint: {exc}") from exc
     if "config" not in meta:
         raise WeightsError(f"{path} has no model config in its metadata (not an sspnet checkpoint)")
-    return ModelConfig.from_dict(json.loads(meta["config"])), json.loads(meta.get("info", "{}")), state
+    digest = meta.get(DIGEST_KEY)
+    if digest is not None and tensor_digest(state) != digest:
+        raise WeightsError(f"{path} is corrupt: its tensor data do not match the SHA-256 stored when it was saved")
+    bad = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        raise WeightsError(f"{path} has NaN or infinite weights in {len(bad)} tensor(s), e.g. {bad[:3]}")
+    info = _json_object(meta.get("info", "{}"), "info record", path)
+    return _config(_json_object(meta["config"], "model config", path), path), info, state
+
+
+def _json_object(text: str, what: str, path: Path) -> dict:
+    """A JSON object from the checkpoint's metadata, or one WeightsError line."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise WeightsError(f"{path}: the {what} in its metadata is not valid JSON ({exc.msg}, char {exc.pos})") from exc
+    if not isinstance(value, dict):
+        raise WeightsError(f"{path}: the {what} in its metadata must be a JSON object, got {type(value).__name__}")
+    return value
+
+
+def _config(d: dict, path: Path) -> ModelConfig:
+    """The model config, refusing unknown fields (a typo or a newer format would otherwise be
+    dropped silently and another architecture built)."""
+    unknown = sorted(set(d) - {f.name for f in fields(ModelConfig)})
+    if unknown:
+        raise WeightsError(f"{path}: unknown model config field(s) {unknown}")
+    try:
+        return ModelConfig.from_dict(d)
+    except (TypeError, ValueError) as exc:
+        raise WeightsError(f"{path}: invalid model config ({exc})") from exc
 
 
 def model_from_checkpoint(path: str | os.PathLike) -> SSPNet:
     config, info, state = read_checkpoint(path)
-    model = SSPNet(config)
+    try:
+        model = SSPNet(config)
+    except Exception as exc:  # a config of known fields with unusable values: assorted types
+        raise WeightsError(f"{path}: its model config cannot be built ({type(exc).__name__}: {exc})") from exc
     target = _unique_state(model)
     missing = set(target) - set(state)
     if missing:
         raise WeightsError(f"{path} lacks {len(missing)} tensors, e.g. {sorted(missing)[:3]}")
-    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()}, strict=False)
+    try:
+        model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()}, strict=False)
+    except RuntimeError as exc:  # torch lists every mismatch on a line of its own: name the first
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        first = lines[min(1, len(lines) - 1)] + (f", and {len(lines) - 2} more" if len(lines) > 2 else "")
+        raise WeightsError(f"{path}: its tensors do not fit its model config ({first})") from exc
     model.info = info  # type: ignore[attr-defined]
     return model
 

@@ -243,3 +243,69 @@ def test_metadata_markers_survive_a_transcode_but_encodes_carry_none() -> None:
     with Image.open(io.BytesIO(encode_with_quality_map(make_image(), np.full((6, 8), 60.0)))) as im:
         assert not {"exif", "icc_profile", "comment"} & set(im.info)
     assert frame_markers(transcode_baseline(buf.getvalue())).count(0xE0) == 1
+
+
+# --------------------------------------------------------------------------
+# marker surgery: JFIF component ids, metadata segments
+# --------------------------------------------------------------------------
+@pytest.mark.parametrize("name", ALL)
+@pytest.mark.parametrize("grey", [False, True])
+def test_every_writer_numbers_components_as_jfif(name, grey) -> None:
+    """libjpeg's DCT writer and mozjpeg number components 0, 1, 2; JFIF says 1, 2, 3."""
+    from sspcodec.backends.markers import component_ids
+
+    pixels = make_image()[:, :, 0] if grey else make_image()
+    data = get_backend(name).encode(pixels, 80)
+    n = 3 if name == "jpegli" or not grey else 1  # pyjpegli writes grey as three equal components
+    assert component_ids(data) == list(range(1, n + 1))
+    assert component_ids(transcode_baseline(data)) == list(range(1, n + 1))
+
+
+def test_renumbering_keeps_every_scan_consistent() -> None:
+    """A progressive file has many scans; each names components by id, so each is renumbered
+    with the frame and the pixels decode exactly as before."""
+    from sspcodec.backends.markers import SOS, component_ids, jfif_component_ids, segments
+
+    data = get_backend("mozjpeg").encode(make_image(), 70, progressive=True)
+    zero_based = bytearray(data)
+    for marker, start, _end in segments(data):  # undo the fix: ids 0, 1, 2 everywhere
+        if marker in (0xC0, 0xC2):
+            for k in range(data[start + 9]):
+                zero_based[start + 10 + 3 * k] -= 1
+        elif marker == SOS:
+            for k in range(data[start + 4]):
+                zero_based[start + 5 + 2 * k] -= 1
+    assert component_ids(bytes(zero_based)) == [0, 1, 2]
+    fixed = jfif_component_ids(bytes(zero_based))
+    assert fixed == data and sum(m == SOS for m, _, _ in segments(fixed)) > 3
+    assert jfif_component_ids(data) is data  # already JFIF: untouched
+
+
+def test_metadata_goes_after_the_jfif_header_and_icc_is_chunked() -> None:
+    from sspcodec.backends.markers import APP0, APP1, APP2, ICC_CHUNK, insert_metadata, segments
+
+    data = get_backend("turbo").encode(make_image(), 80)
+    profile = b"\x00" * 16 + b"RGB " + bytes(range(256)) * 600  # 153,620 bytes: 3 chunks
+    exif = b"II*\x00\x08\x00\x00\x00\x00\x00\x00\x00\x00\x00"
+    out = insert_metadata(data, profile, exif)
+    order = [m for m, _, _ in segments(out)][:6]
+    assert order == [0xD8, APP0, APP1, APP2, APP2, APP2]
+    with Image.open(io.BytesIO(out)) as im:
+        assert im.info["icc_profile"] == profile and im.info["exif"] == b"Exif\x00\x00" + exif
+        assert np.array_equal(np.asarray(im), _decode(data))
+    assert ICC_CHUNK == 65_519
+    grey_profile = profile[:16] + b"GRAY" + profile[20:]
+    assert insert_metadata(data, grey_profile) == data  # a GRAY profile does not describe RGB
+
+
+def test_marker_walker_refuses_what_is_not_a_jpeg() -> None:
+    from sspcodec.backends.markers import ICC_CHUNK, MarkerError, component_ids, icc_segments, insert_metadata
+
+    with pytest.raises(MarkerError, match="no SOI"):
+        component_ids(b"\x89PNG....")
+    data = get_backend("turbo").encode(make_image(), 80)
+    with pytest.raises(MarkerError):
+        component_ids(data[:100])
+    with pytest.raises(MarkerError, match="255 APP2 chunks"):
+        icc_segments(b"x" * (255 * ICC_CHUNK + 1))
+    assert insert_metadata(data) == data

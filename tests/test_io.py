@@ -374,3 +374,127 @@ def test_parse_size_error_lists_units() -> None:
         parse_size("150K")
     with pytest.raises(TypeError):
         parse_size(True)  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------
+# issue 11: special files, one output policy (OutputPlan), temp-file sweeping
+# --------------------------------------------------------------------------
+def test_special_files_are_refused_without_blocking(tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)
+    for fn in (read_image, sio.image_size, sio.read_map):
+        with pytest.raises(ImageReadError, match="FIFO"):
+            fn(fifo)
+    with pytest.raises(ImageReadError, match="character device"):
+        read_image(os.devnull)
+    with pytest.raises(ImageReadError, match="directory"):
+        sio.open_regular_file(tmp_path)
+
+
+def test_image_size_takes_every_source_and_a_pixel_limit(tmp_path: Path) -> None:
+    a = marked_rgb()
+    data = png_bytes(Image.fromarray(a))
+    assert sio.image_size(data) == sio.image_size(a) == sio.image_size(Image.fromarray(a)) == (10, 6)
+    with pytest.raises(ImageReadError, match="exceeds the limit of 50"):
+        sio.image_size(data, max_pixels=50)
+
+
+def test_output_plan_checks_everything_before_any_work(tmp_path: Path) -> None:
+    src = tmp_path / "in.png"
+    src.write_bytes(b"input")
+    os.link(src, tmp_path / "hard.jpg")
+    (tmp_path / "soft.jpg").symlink_to(src)
+    plan = sio.OutputPlan(sources=[src], overwrite=True)
+    for alias in ("in.png", "hard.jpg", "soft.jpg"):
+        with pytest.raises(UnsafeWriteError, match="input"):
+            plan.add(tmp_path / alias)
+    plan.add(tmp_path / "out.jpg", "-o")
+    with pytest.raises(UnsafeWriteError, match="--report and -o name the same file"):
+        plan.add(tmp_path / "." / "out.jpg", "--report")
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        plan.add(tmp_path / "missing" / "r.png")
+    with pytest.raises(IsADirectoryError):
+        plan.add(tmp_path)
+    (tmp_path / "exists.png").write_bytes(b"keep")
+    with pytest.raises(sio.OutputExistsError, match="--overwrite"):
+        sio.OutputPlan(sources=[src]).add(tmp_path / "exists.png")
+    assert src.read_bytes() == b"input"
+
+
+def test_output_plan_commit_loses_a_race_cleanly(tmp_path: Path) -> None:
+    out = tmp_path / "out.jpg"
+    plan = sio.OutputPlan()
+    plan.add(out)
+    out.write_bytes(b"written by another process meanwhile")
+    with pytest.raises(sio.OutputExistsError):
+        plan.commit({out: b"ours"})
+    assert out.read_bytes() == b"written by another process meanwhile"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.jpg"]
+    with pytest.raises(FileExistsError):  # the plain writer too: a link, never a replace
+        write_bytes_atomic(out, b"ours", overwrite=False)
+
+
+def test_output_plan_writes_all_or_none(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    first, second = tmp_path / "a.jpg", tmp_path / "b.png"
+    plan = sio.OutputPlan()
+    plan.add(first)
+    plan.add(second)
+    real_link, calls = os.link, []
+
+    def failing_second(a, b):
+        calls.append(b)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+        real_link(a, b)
+
+    monkeypatch.setattr(sio.os, "link", failing_second)
+    with pytest.raises(OSError, match="No space"):
+        plan.commit({first: b"1", second: b"2"})
+    assert list(tmp_path.iterdir()) == []  # the first file was taken back, no temp file left
+    monkeypatch.setattr(sio.os, "link", real_link)
+    assert plan.commit({first: b"1", second: b"2"}) == [first, second]
+    assert first.read_bytes() == b"1" and second.read_bytes() == b"2"
+    with pytest.raises(ValueError, match="not planned"):
+        plan.commit({tmp_path / "c.jpg": b"3"})
+
+
+def test_publish_falls_back_to_exclusive_create_without_hard_links(tmp_path, monkeypatch) -> None:
+    import errno
+
+    def no_links(a, b):
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(sio.os, "link", no_links)
+    dest = tmp_path / "a.jpg"
+    write_bytes_atomic(dest, b"new", overwrite=False)
+    assert dest.read_bytes() == b"new"
+    with pytest.raises(sio.OutputExistsError):
+        write_bytes_atomic(dest, b"again", overwrite=False)
+    assert dest.read_bytes() == b"new" and sorted(p.name for p in tmp_path.iterdir()) == ["a.jpg"]
+
+
+def test_remove_temp_files_touches_only_the_writers_leftovers(tmp_path: Path) -> None:
+    (tmp_path / "sub").mkdir()
+    stale = tmp_path / "sub" / f".a.jpg.x1y2z3{sio.TEMP_SUFFIX}"
+    stale.write_bytes(b"half")
+    keep = [tmp_path / "a.jpg", tmp_path / ".hidden", tmp_path / f"visible{sio.TEMP_SUFFIX}"]
+    for p in keep:
+        p.write_bytes(b"x")
+    assert sio.remove_temp_files(tmp_path) == 1
+    assert not stale.exists() and all(p.exists() for p in keep)
+
+
+def test_list_images_skips_the_excluded_folder(tmp_path: Path) -> None:
+    (tmp_path / "enc" / "deep").mkdir(parents=True)
+    for name in ("a.png", "b.JPG", "notes.txt", "enc/a.jpg", "enc/deep/b.jpg"):
+        (tmp_path / name).write_bytes(b"x")
+    assert [p.name for p in sio.list_images(tmp_path, exclude=tmp_path / "enc")] == ["a.png", "b.JPG"]
+    assert len(sio.list_images(tmp_path)) == 4
+
+
+def test_raw_map_bytes_by_suffix() -> None:
+    m = np.linspace(0, 1, 12, dtype=np.float32).reshape(3, 4)
+    assert np.array_equal(np.load(io.BytesIO(sio.encode_raw_map(m, "x.npy"))), m)
+    assert np.abs(sio.read_map(sio.encode_raw_map(m, "x.PNG")) / 65535 - m).max() < 1e-4
+    with pytest.raises(ValueError, match="not .txt"):
+        sio.check_raw_map_suffix("x.txt")

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .markers import jfif_component_ids
+
 #: libjpeg flavours bundled with jpeglib 1.0.2 that we rely on.
 TURBO_VERSION = "turbo210"
 MOZJPEG_VERSION = "mozjpeg403"
@@ -124,7 +126,7 @@ def encode_spatial(
         im.write_spatial(str(out), qt=q, flags=flags)
         if not out.exists() or out.stat().st_size == 0:
             raise RuntimeError(f"libjpeg ({version}) failed to encode the image")
-        return out.read_bytes()
+        return jfif_component_ids(out.read_bytes())  # mozjpeg numbers components from 0
 
 
 def decode_spatial(version: str, data: bytes) -> np.ndarray:

@@ -17,6 +17,7 @@ from typing import Any, Literal
 import numpy as np
 
 from ._libjpeg import TURBO_VERSION, libjpeg, scratch_dir
+from .markers import jfif_component_ids
 
 Component = Literal["luma", "chroma"]
 
@@ -56,6 +57,20 @@ class DctJpeg:
     def luma_grid(self) -> tuple[int, int]:
         """Luma 8x8 blocks (rows, columns), MCU padding blocks included."""
         return self.planes[0].coeffs.shape[:2]
+
+    def luma_only(self) -> DctJpeg:
+        """The luma plane alone, as the DCT of a 1-component (greyscale) JPEG of the same size and
+        luma table. pyjpegli writes a grey source as three components whose chroma is all zero,
+        so dropping it loses nothing; a file that is already greyscale is returned as is."""
+        if len(self.planes) == 1:
+            return self
+        import jpeglib
+
+        y = self.planes[0]
+        with libjpeg(TURBO_VERSION):
+            grey = jpeglib.from_dct(Y=y.coeffs.copy(), qt=y.qt[None].astype(np.uint16))
+        grey.height, grey.width = self._jpeg.height, self._jpeg.width
+        return DctJpeg(grey)
 
     def write(self, coeffs: Sequence[np.ndarray] | None = None, *, optimize: bool = True) -> bytes:
         """Baseline JPEG bytes with *coeffs* (one array per plane, same shapes) in place of the
@@ -104,7 +119,8 @@ def _drop_jfif_markers(jpeg: Any) -> None:
     libjpeg writes its own JFIF header when compressing and jpeglib re-emits the saved markers
     too, which would duplicate APP0. Only that segment is dropped: any other saved marker (EXIF,
     ICC profile, comment) is written back. The encoder's base JPEGs are made from pixels and
-    carry no such markers, so sspcodec's outputs have none: the input's metadata is not copied.
+    carry no such markers; the API inserts the source's ICC profile and EXIF into the final
+    file only (:func:`sspcodec.backends.markers.insert_segments`).
     """
     import jpeglib
 
@@ -116,9 +132,10 @@ def _drop_jfif_markers(jpeg: Any) -> None:
 
 
 def _read_output(path: Path) -> bytes:
+    """The written file, with JFIF component ids (jpeglib's DCT writer numbers them from 0)."""
     if not path.exists() or path.stat().st_size == 0:
         raise RuntimeError("libjpeg failed to write the JPEG")
-    return path.read_bytes()
+    return jfif_component_ids(path.read_bytes())
 
 
 __all__ = ["DctJpeg", "DctPlane", "read_dct", "transcode_baseline"]

@@ -4,7 +4,9 @@
 - :mod:`.requantize`: per-block requantisation of coefficient arrays ("zero" mode by default);
 - :mod:`.qmaps`: quality maps onto the luma/chroma block grids, pixel weights, the pre-filter;
 - :mod:`.coefficients`: one JPEG's coefficients requantised, size-estimated and written
-  (:class:`CoefficientImage`), and :func:`encode_with_quality_map` (pixels + map -> JPEG).
+  (:class:`CoefficientImage`), and :func:`encode_with_quality_map` (pixels + map -> JPEG);
+- :mod:`.rdprune`: saliency-weighted RD pruning of a finer base JPEG to a byte budget (the
+  encoder's default method; imported from there, not re-exported here).
 
 Reading and writing coefficients is the back-ends' job (:mod:`sspcodec.backends.dct`).
 """

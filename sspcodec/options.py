@@ -1,0 +1,222 @@
+"""Every user option of sspcodec checked in one place, before any image is decoded or model loaded.
+
+The CLI and the API both come through here, so a value is refused the same way whichever door
+it used: :class:`CompressError` (a ``ValueError``) with a one-line message naming the option, the
+value and the valid range. NaN and infinities are refused everywhere (a NaN compares false with
+every bound, so an unchecked one slips through range checks and fails much later, obscurely).
+"""
+from __future__ import annotations
+
+import math
+import numbers
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sspnet.imageio import ImageReadError, image_size
+
+from .io import parse_size
+
+DEFAULT_QUALITY = 85
+#: A byte budget beyond a terabyte is a typo, and would overflow the encoder's integer maths.
+MAX_BYTES_LIMIT = 2**40
+#: libjpeg's JPEG_MAX_DIMENSION: neither side of a baseline JPEG may exceed it.
+JPEG_MAX_DIMENSION = 65_500
+
+
+class CompressError(ValueError):
+    """The request cannot be met (bad options, budget too small, ...); the message says why."""
+
+
+def _number(name: str, value: Any) -> float:
+    """*value* as a finite float, or CompressError (bools and strings are not numbers here)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise CompressError(f"{name} must be a number, got {value!r}")
+    x = float(value)
+    if not math.isfinite(x):
+        raise CompressError(f"{name} must be a finite number, got {x}")
+    return x
+
+
+def check_int(name: str, value: Any, low: int, high: int | None = None) -> int:
+    """A whole number in ``low..high`` (``high=None``: no upper bound); 85.0 passes, 85.5 does not."""
+    x = _number(name, value)
+    if x != int(x):
+        raise CompressError(f"{name} must be a whole number, got {value!r}")
+    if x < low or (high is not None and x > high):
+        span = f"in {low}..{high}" if high is not None else f">= {low}"
+        raise CompressError(f"{name} must be {span}, got {int(x)}")
+    return int(x)
+
+
+def _max_bytes(value: int | float | str) -> int:
+    if isinstance(value, str):
+        try:
+            n = parse_size(value)
+        except ValueError as exc:
+            raise CompressError(str(exc)) from exc
+    else:
+        n = check_int("max_bytes", value, 1)
+    if not 0 < n < MAX_BYTES_LIMIT:
+        raise CompressError(f"max_bytes must be between 1 byte and 1 TiB, got {n:,}")
+    return n
+
+
+@dataclass(frozen=True)
+class Budget:
+    """The one target of a request, checked before any work: a byte size, bits per pixel, the
+    bytes of a plain JPEG at a quality (the default, q85), or a predicted shift to stay under."""
+
+    max_bytes: int | None = None
+    bpp: float | None = None
+    max_shift: float | None = None
+    quality: int | None = None
+
+    @classmethod
+    def parse(
+        cls,
+        *,
+        max_bytes: int | str | None = None,
+        bpp: float | None = None,
+        max_shift: float | None = None,
+        quality: int | None = None,
+    ) -> Budget:
+        """At most one target (none: plain quality 85); sizes like "150KB" are parsed here.
+
+        Every value must be finite and in range: bpp > 0, max_bytes 1 B .. 1 TiB, max_shift >= 0
+        (the SSM mean is in 0..1), quality a whole number in 1..100.
+        """
+        options = (("max_bytes", max_bytes), ("bpp", bpp), ("max_shift", max_shift), ("quality", quality))
+        given = [k for k, v in options if v is not None]
+        if len(given) > 1:
+            raise CompressError(
+                f"give at most one target (max_bytes, bpp, max_shift or quality), got {', '.join(given)}"
+            )
+        if max_bytes is not None:
+            return cls(max_bytes=_max_bytes(max_bytes))
+        if bpp is not None:
+            x = _number("bpp", bpp)
+            if x <= 0:
+                raise CompressError(f"bpp must be > 0, got {x:g}")
+            return cls(bpp=x)
+        if max_shift is not None:
+            x = _number("max_shift", max_shift)
+            if x < 0:
+                raise CompressError(f"max_shift must be >= 0, got {x:g}")
+            return cls(max_shift=x)
+        return cls(quality=check_int("quality", DEFAULT_QUALITY if quality is None else quality, 1, 100))
+
+    def describe(self) -> str:
+        """The target in words (`CompressResult.target`)."""
+        if self.max_bytes is not None:
+            return f"at most {self.max_bytes} bytes"
+        if self.bpp is not None:
+            return f"at most {self.bpp:g} bpp"
+        if self.max_shift is not None:
+            return f"predicted shift at most {self.max_shift:g}"
+        return f"the bytes of a plain quality-{self.quality} JPEG"
+
+    def as_options(self) -> dict[str, int | float]:
+        """The one target as keyword arguments of ``Encoder.compress`` (canonical: parsed sizes,
+        the default made explicit), e.g. ``{"quality": 85}``; also the batch manifest's key."""
+        return {k: v for k, v in vars(self).items() if v is not None}
+
+
+def check_dimensions(width: int, height: int) -> None:
+    """JPEG cannot store a side longer than 65,500 px: refuse such an image before any work."""
+    if max(width, height) > JPEG_MAX_DIMENSION:
+        raise CompressError(
+            f"the image is {width}x{height} px; a JPEG side cannot exceed {JPEG_MAX_DIMENSION:,} px "
+            "(downscale or crop it first)"
+        )
+
+
+def check_max_pixels(value: Any) -> int | None:
+    """A pixel ceiling (width * height) for inputs: a positive whole number, or None for the default."""
+    return None if value is None else check_int("max_pixels", value, 1)
+
+
+def check_request(image: Any, **targets: Any) -> Budget:
+    """The API's one validation call: the target parsed (:meth:`Budget.parse`) and the image's
+    size, read from its header when it is a file or bytes, within JPEG's limits. An image that
+    cannot be read at all is left for the reader, whose error names the file."""
+    budget = Budget.parse(**targets)
+    try:
+        width, height = image_size(image)
+    except (ImageReadError, TypeError):
+        return budget
+    check_dimensions(width, height)
+    return budget
+
+
+def check_model(model: str) -> str:
+    """A zoo name or an existing checkpoint file; anything else is a one-line error, not a
+    traceback from a worker process that tried to load it."""
+    from sspnet.zoo import ZOO
+
+    if model in ZOO:
+        return model
+    path = Path(model)
+    if path.is_file():
+        return model
+    if path.exists():
+        raise CompressError(f"--model {model!r} is not a file")
+    names = ", ".join(sorted(ZOO)) or "none"
+    raise CompressError(f"--model {model!r} is neither a packaged model ({names}) nor an existing checkpoint file")
+
+
+def check_engine(model: str, device: str, backend: str | None = None) -> None:
+    """Model, device and (when given) JPEG back-end checked here, before anything loads or any
+    worker starts: what loading would raise, as one CompressError naming the option."""
+    from sspnet.device import resolve_device
+
+    from .backends import get_backend
+
+    check_model(model)
+    checks = [("--device", resolve_device, device, (RuntimeError, ValueError))]
+    if backend is not None:
+        checks.append(("--backend", get_backend, backend, (ValueError, ImportError)))
+    for option, check, value, errors in checks:
+        try:
+            check(value)
+        except errors as exc:
+            raise CompressError(f"{option} {value!r}: {exc}") from exc
+
+
+def check_workers(workers: Any) -> int:
+    """Worker processes: a whole number >= 1."""
+    return check_int("workers", workers, 1)
+
+
+def check_writable_file(path: str | os.PathLike, option: str) -> Path:
+    """A file the command will append to (e.g. --log): its folder exists and is writable, and it
+    is not a folder or a special file."""
+    p = Path(path)
+    parent = p.parent if str(p.parent) else Path(".")
+    if p.is_dir():
+        raise CompressError(f"{option} {os.fspath(p)!r} is a folder, not a file")
+    if p.exists() and not p.is_file():
+        raise CompressError(f"{option} {os.fspath(p)!r} is not a regular file")
+    if not parent.is_dir():
+        raise CompressError(f"{option} {os.fspath(p)!r}: folder {os.fspath(parent)!r} does not exist")
+    if not os.access(p if p.exists() else parent, os.W_OK):
+        raise CompressError(f"{option} {os.fspath(p)!r}: permission denied")
+    return p
+
+
+__all__ = [
+    "DEFAULT_QUALITY",
+    "JPEG_MAX_DIMENSION",
+    "MAX_BYTES_LIMIT",
+    "Budget",
+    "CompressError",
+    "check_dimensions",
+    "check_engine",
+    "check_int",
+    "check_max_pixels",
+    "check_model",
+    "check_request",
+    "check_workers",
+    "check_writable_file",
+]

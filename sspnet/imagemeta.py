@@ -1,0 +1,98 @@
+"""What an image source says besides its pixels: ICC profile, EXIF block, true greyscale.
+
+:func:`sspnet.imageio.read_image` returns upright RGB pixels and nothing else; an encoder that
+rewrites the image needs the rest to keep the photo's colour and metadata: the embedded ICC
+profile (pixels are not colour-managed, so the profile must travel with them), the EXIF block
+with its orientation reset to 1 (the reader has already rotated the pixels), and whether the
+source is greyscale (so a 1-component JPEG can be written). Only headers are read; a source
+whose metadata cannot be read yields none (reading errors are the reader's to report).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import struct
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+#: Pillow modes of single-channel sources (alpha allowed), 1-bit to float.
+GREY_MODES = frozenset({"1", "L", "LA", "La", "I", "F", "I;16", "I;16B", "I;16L", "I;16N"})
+_EXIF_HEADER = b"Exif\x00\x00"
+_ORIENTATION = 0x0112
+_SHORT = 3
+
+
+@dataclass(frozen=True)
+class ImageMeta:
+    """Metadata of one source: `icc_profile` bytes as embedded, `exif` as a TIFF block (no "Exif"
+    header) with orientation 1, `greyscale` for single-channel sources."""
+
+    icc_profile: bytes | None = None
+    exif: bytes | None = None
+    greyscale: bool = False
+
+    def stripped(self) -> ImageMeta:
+        """The same source with its ICC profile and EXIF dropped (greyscale is a pixel property)."""
+        return ImageMeta(greyscale=self.greyscale)
+
+
+def upright_exif(block: bytes) -> bytes | None:
+    """An EXIF block (TIFF bytes, optionally behind an "Exif" header) with its IFD0 orientation
+    tag set to 1, every other byte kept; None when the block is not parseable TIFF."""
+    tiff = block[len(_EXIF_HEADER) :] if block.startswith(_EXIF_HEADER) else block
+    if len(tiff) < 8 or tiff[:2] not in (b"II", b"MM"):
+        return None
+    order = "<" if tiff[:2] == b"II" else ">"
+    magic, ifd = struct.unpack(order + "HI", tiff[2:8])
+    if magic != 42 or ifd + 2 > len(tiff):
+        return None
+    (count,) = struct.unpack(order + "H", tiff[ifd : ifd + 2])
+    if ifd + 2 + 12 * count > len(tiff):
+        return None
+    out = bytearray(tiff)
+    for k in range(count):
+        at = ifd + 2 + 12 * k
+        tag, kind, n = struct.unpack(order + "HHI", tiff[at : at + 8])
+        if tag == _ORIENTATION and kind == _SHORT and n == 1:
+            out[at + 8 : at + 10] = struct.pack(order + "H", 1)
+    return bytes(out)
+
+
+def _from_pil(im: Image.Image) -> ImageMeta:
+    icc = im.info.get("icc_profile") or None
+    exif = im.info.get("exif")
+    return ImageMeta(
+        icc_profile=bytes(icc) if icc else None,
+        exif=upright_exif(bytes(exif)) if exif else None,
+        greyscale=im.mode in GREY_MODES,
+    )
+
+
+def read_meta(src: object) -> ImageMeta:
+    """ICC profile, upright EXIF and greyscale-ness of a path, encoded bytes, PIL image or array
+    (an array has no metadata; HxW, HxWx1 and grey+alpha HxWx2 arrays are greyscale)."""
+    if isinstance(src, np.ndarray):
+        return ImageMeta(greyscale=src.ndim == 2 or (src.ndim == 3 and src.shape[2] in (1, 2)))
+    if isinstance(src, Image.Image):
+        return _from_pil(src)
+    try:
+        if isinstance(src, (bytes, bytearray, memoryview)):
+            fp: object = io.BytesIO(bytes(src))
+        elif isinstance(src, (str, os.PathLike)) and Path(src).is_file():
+            fp = src
+        else:
+            return ImageMeta()
+        with warnings.catch_warnings():  # the reader enforces the pixel limit, with its message
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(fp) as im:  # header only: no pixel data is decoded
+                return _from_pil(im)
+    except Exception:  # unreadable sources are the reader's to report, with its message
+        return ImageMeta()
+
+
+__all__ = ["GREY_MODES", "ImageMeta", "read_meta", "upright_exif"]

@@ -1,0 +1,82 @@
+"""Property tests: mutated JPEG/PNG bytes and random options through the reader and the encoder.
+
+The harness is benchmarks/fuzz.py's (run there for 10,000 cases with timeouts); here hypothesis
+drives it for 300 cases on a tiny model: only the project's error types may escape, a success
+is a complete, decodable JPEG of the image's size, and no file is left behind (neither a
+partial output nor a temporary file).
+"""
+from __future__ import annotations
+
+import importlib.util
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from sspcodec import Encoder
+
+_HARNESS = Path(__file__).resolve().parents[1] / "benchmarks" / "fuzz.py"
+_SPEC = importlib.util.spec_from_file_location("fuzz_harness", _HARNESS)
+fuzz = sys.modules.setdefault("fuzz_harness", importlib.util.module_from_spec(_SPEC))
+_SPEC.loader.exec_module(fuzz)
+
+SEEDS = fuzz.seed_images()
+
+
+@pytest.fixture(scope="module")
+def encoder(tmp_path_factory) -> Iterator[Encoder]:
+    """The tiny model on one thread: its passes are milliseconds, and on a busy machine torch's
+    thread pool would spin for longer than the work takes."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield Encoder(str(fuzz.tiny_model(tmp_path_factory.mktemp("model") / "tiny.safetensors")), device="cpu")
+    finally:
+        torch.set_num_threads(threads)
+
+
+@pytest.fixture()
+def private_tmp(tmp_path, monkeypatch) -> Path:
+    """The process's temporary folder, pointed at an empty folder of its own, to see leaks."""
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    return scratch
+
+
+def test_seed_images_encode(encoder, tmp_path, private_tmp):
+    for k, data in enumerate(SEEDS):
+        folder = tmp_path / f"seed{k}"
+        folder.mkdir()
+        outcome = fuzz.run_case(encoder, data, {}, folder, private_tmp)
+        assert outcome.kind == "encoded", (k, outcome)
+
+
+def test_a_crash_is_reported_as_one(encoder, tmp_path, private_tmp, monkeypatch):
+    """The harness itself can fail: a foreign exception type escaping compress is a crash."""
+    monkeypatch.setattr(encoder, "compress", lambda data, **options: [][1])
+    outcome = fuzz.run_case(encoder, SEEDS[0], {}, tmp_path, private_tmp)
+    assert outcome.kind == "crash" and "IndexError" in outcome.detail
+
+
+@settings(
+    max_examples=300,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(st.data())
+def test_mutated_inputs_and_random_options(encoder, tmp_path_factory, private_tmp, data):
+    def draw(n: int) -> int:
+        return data.draw(st.integers(0, n - 1))
+
+    payload, options = fuzz.random_case(SEEDS, draw)
+    folder = tmp_path_factory.mktemp("case")
+    outcome = fuzz.run_case(encoder, payload, options, folder, private_tmp)
+    assert outcome.kind in ("encoded", "refused"), (outcome, options)
