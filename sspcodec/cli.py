@@ -115,11 +115,13 @@ def compress(
         typer.echo(json.dumps({"input": str(src), "output": str(out), **result.summary()}, indent=2))
     else:
         b = result.baseline
+        change = result.shift_reduction
+        words = f"{100 * abs(change):.1f}% {'less' if change >= 0 else 'more'} predicted shift with sspcodec"
         typer.echo(
             f"{out}: {result.bytes / 1000:.1f} kB ({result.bpp:.3f} bpp), "
             f"predicted shift {result.predicted_shift:.5f}\n"
             f"plain JPEG q{b.quality:g} at {b.bytes / 1000:.1f} kB: predicted shift {b.predicted_shift:.5f} "
-            f"({100 * result.shift_reduction:.1f}% less shift with sspcodec)\n"
+            f"({words}; the model's own score, not a measure of quality)\n"
             f"{result.model_evaluations} model evaluations, {result.seconds:.2f} s"
         )
         if report:

@@ -27,7 +27,7 @@ def render_report(original: np.ndarray, result: CompressResult) -> np.ndarray:
         (overlay(original, result.baseline_ssm, vmax=vmax),
          f"SSM of plain JPEG q{b.quality:g}: {kb(b.bytes)}\npredicted shift {b.predicted_shift:.5f}"),
         (overlay(out, result.ssm, vmax=vmax),
-         f"SSM of sspcodec output (same scale)\n{100 * result.shift_reduction:+.1f}% less shift than plain"),
+         f"SSM of sspcodec output (same scale)\n{100 * -result.shift_reduction:+.1f}% predicted shift vs plain"),
         (qmap, f"block quality map: q{q.min():.0f} (dark) .. q{q.max():.0f} (bright)"),
     ]
     return panel_grid(panels, columns=3)

@@ -100,6 +100,7 @@ def _peak_in_faces(m: np.ndarray, faces) -> bool:
 OSIE = SHARED / "datasets" / "osie" / "stimuli"
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not OSIE.is_dir(), reason="../shared/datasets/osie not present")
 def test_saliency_peaks_on_faces_more_often_than_centre_bias(model):
     """Photos with a detected face (scikit-image's LBP cascade) from held-out OSIE images."""
