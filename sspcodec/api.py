@@ -132,6 +132,8 @@ class CompressResult:
     saliency_lowres: np.ndarray = field(repr=False)  # predicted SM_r in [0, 1]
     ssm_lowres: np.ndarray = field(repr=False)  # predicted SSM of the output
     baseline_ssm_lowres: np.ndarray = field(repr=False)
+    # rd: per 8x8 luma block, the weight in [0, 1] that decided which coefficients survive
+    block_weights: np.ndarray | None = field(default=None, repr=False)
 
     @cached_property
     def saliency(self) -> np.ndarray:
@@ -386,7 +388,7 @@ def _result(found: SearchResult, meta: ImageMeta, target: str, scorer: _ShiftSco
         data=data, width=w, height=h, bytes=len(data), bpp=len(data) * 8 / (h * w),
         predicted_shift=best.shift, quality_map=best.quality_map, baseline=baseline, target=target,
         model_evaluations=scorer.evaluations, seconds=seconds, saliency_lowres=scorer.saliency,
-        ssm_lowres=best.ssm, baseline_ssm_lowres=plain.ssm,
+        ssm_lowres=best.ssm, baseline_ssm_lowres=plain.ssm, block_weights=found.block_weights,
     )
 
 

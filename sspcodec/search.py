@@ -316,6 +316,7 @@ class SearchResult:
     best: Candidate
     plain: Candidate  # the plain JPEG of the budget, scored like the others
     plain_quality: int
+    block_weights: np.ndarray | None = None  # rd: the luma block weights that decided the pruning
 
 
 class CandidateSearch:
@@ -435,4 +436,5 @@ class RdPruning:
         if out.data == plain.data:  # nothing finer fitted: the plain JPEG, already scored
             return SearchResult(plain_c, plain_c, plain.quality)
         qmap = np.full(grid, float(out.base_quality), np.float32)  # one table; pruning varies by block
-        return SearchResult(Candidate(out.data, qmap, *score([out.data])[0], None), plain_c, plain.quality)
+        best = Candidate(out.data, qmap, *score([out.data])[0], None)
+        return SearchResult(best, plain_c, plain.quality, block_weights=out.weights)

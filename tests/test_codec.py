@@ -15,6 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -45,6 +46,7 @@ def _photo(h: int = 120, w: int = 176, seed: int = 0) -> np.ndarray:
 def model_path(tmp_path_factory) -> Path:
     cfg = replace(CONFIGS["default"], input_size=(64, 96))
     path = tmp_path_factory.mktemp("model") / "tiny.safetensors"
+    torch.manual_seed(0)  # the same random model whichever tests ran before in this process
     save_checkpoint(build_model(cfg), path, info={"note": "random weights for tests"})
     return path
 
@@ -77,6 +79,22 @@ def test_default_is_rd_on_jpegli_within_one_percent_of_plain_q85(encoder):
     assert r.model_evaluations == 3  # SM_r, the plain JPEG's SSM, the output's SSM
     assert r.predicted_shift == pytest.approx(float(r.ssm_lowres.mean()))
     assert _decode(r.data).shape == rgb.shape
+
+
+def test_rd_report_shows_the_block_weights_that_decided_the_pruning(encoder, search_encoder):
+    from sspcodec.report import _allocation_panel, report_png
+
+    rgb = _photo()
+    r = encoder.compress(rgb)
+    w = r.block_weights
+    assert w is not None and w.shape == r.quality_map.shape  # one weight per 8x8 luma block
+    assert 0.0 <= w.min() < w.max() <= 1.0  # varies: some blocks keep more detail than others
+    panel, label = _allocation_panel(r, rgb.shape[:2])
+    assert panel.shape == rgb.shape and "block weight" in label
+    assert report_png(rgb, r)[:8] == b"\x89PNG\r\n\x1a\n"
+    s = search_encoder.compress(rgb)
+    assert s.block_weights is None  # the search varies quality per block instead
+    assert "quality map" in _allocation_panel(s, rgb.shape[:2])[1]
 
 
 def test_search_default_budget_is_plain_q85_bytes(search_encoder):

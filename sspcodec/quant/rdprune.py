@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import cv2
@@ -81,6 +81,7 @@ class PrunedJpeg:
     base_quality: int
     lam: float
     writes: int
+    weights: np.ndarray | None = field(default=None, repr=False, compare=False)  # luma block weights, if pruned
 
 
 def base_step(dq: int, strength: float) -> int:
@@ -325,7 +326,7 @@ def prune_to_budget(
     found = fit_lambda(write, int(target_bytes), tol=tol)
     if found is None:
         return PrunedJpeg(plain_data, q_plain, q_plain, 0.0, writes)
-    return PrunedJpeg(found.data, q_plain, q_base, found.lam, found.writes)
+    return PrunedJpeg(found.data, q_plain, q_base, found.lam, found.writes, weights=luma)
 
 
 def encode_pruned(rgb: np.ndarray, priority: np.ndarray, target_bytes: int, **options: Any) -> bytes:
