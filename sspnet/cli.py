@@ -78,6 +78,10 @@ def train(
     folds: int = typer.Option(
         0, help="k-fold cross-validation (one fold tests, one validates); 0 = one fixed holdout split."),
     holdout: float = typer.Option(0.2, help="Fraction of images held out for testing when --folds 0."),
+    leave_out: bool = typer.Option(
+        False, "--leave-one-dataset-out",
+        help="One run per --data set in OUT/test-<name>: trained on the other sets, tested on all of it "
+             "(then `sspnet eval --split OUT/test-<name>/split.json`). The honest generalisation test."),
     epochs: int = typer.Option(50, help="Maximum epochs (paper: 50)."),
     lr: float = typer.Option(5e-5, help="Adam learning rate (paper: 5e-5)."),
     lr_step: int = typer.Option(10, help="Epochs between learning-rate x0.1 (paper: 10)."),
@@ -104,13 +108,69 @@ def train(
                           seed=seed, workers=workers, device=device, max_steps_per_epoch=max_steps,
                           freeze_stem=freeze_stem, grey_prob=grey_prob)
         if mode == "saliency":
-            results = train_saliency(data, out, cfg, config, pretrained, holdout=holdout, folds=folds)
+            results = train_saliency(data, out, cfg, config, pretrained, holdout=holdout, folds=folds,
+                                     leave_out=leave_out)
         else:
             if len(data) != 1:
                 _fail("shift mode takes exactly one --data folder (a shift layout)")
             results = train_shift(data[0], out, cfg, config, pretrained, init=init, folds=folds or 6)
     for r in results if is_main_process() else ():
         typer.echo(f"best epoch {r.best_epoch}: validation loss {r.best_val_loss:.4f} -> {r.best_path}")
+
+
+@app.command("fit-prior")
+def fit_prior(
+    model: str = typer.Option(..., "--model", "-m", help="Trained checkpoint (or zoo name) whose output stage to fit."),
+    data: list[Path] = typer.Option(..., "--data", "-d", help="OSIE/EyeCrowd-format folder; repeat for several."),
+    out: Path = typer.Option(..., "--out", "-o", help="New checkpoint (.safetensors, fp16) with the fitted stage."),
+    split: Path | None = typer.Option(None, help="A run's split.json: fit on its --subset only (else all images)."),
+    subset: str = typer.Option("val", help="Which subset of --split to fit on (val: images the network "
+                                            "did not train on, so the gate sees its real errors)."),
+    prior: bool = typer.Option(True, help="Fit a centre prior and its gate (off: only choose the output blur)."),
+    image_features: bool = typer.Option(False, help="Let the gate also read the scene (deepest tokens)."),
+    blurs: str = typer.Option("0,2,4,6,8,12", help="Output blurs to try (input pixels), comma-separated."),
+    shift_blur: float = typer.Option(0.0, help="Sigma (input pixels) the SSM is smoothed with (see SSPNet.shift)."),
+    shift_spread: float = typer.Option(0.0, help="Share of the shift spread like the distorted image's saliency."),
+    steps: int = typer.Option(300, help="Adam steps per fit (batches of 64 images)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace --out if it exists."),
+) -> None:
+    """Fit the output stage (blur, centre prior, SSM spread) of a trained network on human maps.
+
+    The network stays frozen; its maps are computed once, so this takes minutes on a CPU. Choose
+    the design with leave-one-dataset-out runs (benchmarks/prior_study.py), then fit it here."""
+    import json
+    from dataclasses import replace
+
+    from .data import SaliencyDataset
+    from .experiments import _key, _read_split, read_saliency_items
+    from .priorfit import collect, fit_output_stage
+    from .zoo import load_model, save_checkpoint
+
+    with one_line_errors():
+        if out.exists() and not overwrite:
+            _fail(f"{out} exists; pass --overwrite to replace it")
+        tried = [float(b) for b in blurs.split(",") if b.strip()]
+        if not tried or min(tried) < 0:
+            _fail(f"--blurs must list non-negative numbers, got {blurs!r}")
+        if shift_blur < 0 or shift_spread < 0:
+            _fail("--shift-blur and --shift-spread must be >= 0")
+        net = load_model(model, "cpu")
+        items = read_saliency_items(data)
+        if split is not None:
+            wanted = set(_read_split(split, subset)[subset])
+            items = [i for i in items if _key(i) in wanted]
+        if not items:
+            _fail("no images to fit on (check --data and --split)")
+        collected = collect(net, SaliencyDataset(items, size=net.config.input_size))
+        fitted, report = fit_output_stage(net, collected, tried, prior, image_features, steps)
+        fitted.config = replace(fitted.config, shift_blur=shift_blur, shift_spread=shift_spread)
+        info = dict(getattr(net, "info", {})) | {"output_stage": report | {"source": str(model),
+                                                                          "subset": subset if split else "all"}}
+        save_checkpoint(fitted, out, info=info, half=True)
+    typer.echo(json.dumps({k: v for k, v in report.items() if k != "tried"}))
+    for row in report["tried"]:
+        typer.echo(f"blur {row['blur']:g}: CC {row['cc']:.4f}  SIM {row['sim']:.4f}  KLD {row['kld']:.4f}")
+    typer.echo(f"wrote {out}")
 
 
 def _map_names(stem: str, raw: str, shift: bool) -> dict[str, str]:

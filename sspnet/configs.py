@@ -22,6 +22,14 @@ class ModelConfig:
     # model trained on saliency only (the intuitive approach) this makes attention drawn away
     # from a blurred object count as a shift elsewhere, as it does in human data.
     shift_from_normalized: bool = False
+    # Learned centre prior mixed into each saliency map (`sspnet.prior`), its gate optionally
+    # also reading the mean of the deepest tokens (what kind of scene it is).
+    prior: bool = False
+    prior_image_features: bool = False
+    # The SSM as a map, not a sparse difference (`SSPNet.shift`): eq. 2's positive part smoothed
+    # at this sigma (input pixels), plus `shift_spread` times its own mass spread like SM_d.
+    shift_blur: float = 0.0
+    shift_spread: float = 0.0
 
     def to_dict(self) -> dict:
         return asdict(self)

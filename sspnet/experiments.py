@@ -48,6 +48,25 @@ def split_holdout(items: list[EyeTrackingImage], fraction: float, val_fraction: 
     return [rest[i] for i in tr], [rest[i] for i in va], list(test)
 
 
+def leave_one_dataset_out(
+    items: list[EyeTrackingImage], val_fraction: float, seed: int
+) -> dict[str, tuple[list[int], list[int], list[int]]]:
+    """Per data set: (train, val, test) with test = all of its images and train/val a hash split
+    of the other sets' images (as `split_holdout` with nothing held out). Scores on a data set
+    the model never saw (other photographers, lab, instructions) are what a user's photos get;
+    same-set held-out scores flatter the model."""
+    names = sorted({i.dataset for i in items})
+    if len(names) < 2:
+        raise ValueError(f"leaving one data set out needs at least two (got {names or 'none'})")
+    out = {}
+    for name in names:
+        rest = [j for j, it in enumerate(items) if it.dataset != name]
+        tr, va, _ = split_holdout([items[j] for j in rest], 0.0, val_fraction, seed)
+        test = [j for j, it in enumerate(items) if it.dataset == name]
+        out[name] = ([rest[j] for j in tr], [rest[j] for j in va], test)
+    return out
+
+
 def _write_json(path: Path, obj: object) -> None:
     """Run files are written once, by the main process (rank 0 under torchrun), atomically."""
     if is_main_process():
@@ -63,18 +82,24 @@ def train_saliency(
     holdout: float = 0.2,
     val_fraction: float = 0.1,
     folds: int = 0,
+    leave_out: bool = False,
 ) -> list[FitResult]:
-    """Saliency mode on human fixations. folds=0: one fixed holdout split; folds=k: k-fold by image."""
+    """Saliency mode on human fixations. folds=0: one fixed holdout split; folds=k: k-fold by image;
+    leave_out: one run per data set, tested on all of it and trained on the others
+    (`leave_one_dataset_out`), in OUT/test-<name>."""
     items = read_saliency_items(roots)
     out = Path(out_dir)
     size = get_config(model_config).input_size
-    if folds:
+    if leave_out:
+        named = leave_one_dataset_out(items, val_fraction, cfg.seed)
+        dirs, splits = [out / f"test-{name}" for name in named], list(named.values())
+    elif folds:
         splits = [(f.train, f.val, f.test) for f in kfold_by_scene([_key(i) for i in items], k=folds, seed=cfg.seed)]
+        dirs = [out / f"fold{k}" for k in range(len(splits))]
     else:
-        splits = [split_holdout(items, holdout, val_fraction, cfg.seed)]
+        splits, dirs = [split_holdout(items, holdout, val_fraction, cfg.seed)], [out]
     results = []
-    for k, (tr, va, te) in enumerate(splits):
-        fold_dir = out / f"fold{k}" if folds else out
+    for k, ((tr, va, te), fold_dir) in enumerate(zip(splits, dirs)):
         fold_dir.mkdir(parents=True, exist_ok=True)
         subsets = (("train", tr), ("val", va), ("test", te))
         _write_json(fold_dir / "split.json", {name: [_key(items[i]) for i in idx] for name, idx in subsets})

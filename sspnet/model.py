@@ -21,6 +21,7 @@ from .decoder import SaliencyDecoder, gaussian_blur
 from .device import autocast, resolve_device  # noqa: F401 (resolve_device re-exported)
 from .maps import shift_map
 from .preprocess import Box, letterbox, unletterbox
+from .prior import SaliencyPrior
 from .transformer import TokenEncoder
 
 ImageLike = np.ndarray | Image.Image
@@ -83,6 +84,8 @@ class SSPNet(nn.Module):
         make = lambda: SaliencyDecoder(config.dims, config.stage3, config.tail, config.out_stride)  # noqa: E731
         self.decoder_r = make()
         self.decoder_d = make() if config.dual_decoder else self.decoder_r
+        image_features = config.dims[2] if config.prior_image_features else 0
+        self.prior = SaliencyPrior(image_features) if config.prior else None
 
     # ---- tensors in, tensors out (training and batched inference) ----
     def encode(self, x: torch.Tensor) -> Features:
@@ -90,25 +93,50 @@ class SSPNet(nn.Module):
         feats = self.backbone(x)
         return tuple(t(r(f)) for f, r, t in zip(feats, self.reduce, self.tokens))  # type: ignore[return-value]
 
-    def decode(self, feats: Features, which: str, size: tuple[int, int]) -> torch.Tensor:
+    def decode(
+        self, feats: Features, which: str, size: tuple[int, int], boxes: Sequence[Box] | None = None
+    ) -> torch.Tensor:
+        """Saliency at `size` from one decoder; with a prior, mixed in on each image's `boxes`
+        (where the image sits on the canvas; None = the whole canvas)."""
         decoder = {"r": self.decoder_r, "d": self.decoder_d}[which]
-        return gaussian_blur(decoder(feats, size), self.config.output_blur)
+        sm = gaussian_blur(decoder(feats, size), self.config.output_blur)
+        if self.prior is None:
+            return sm
+        return self.prior(sm, boxes, feats[2].float().mean((2, 3)))
 
-    def forward(self, pristine: torch.Tensor, distorted: torch.Tensor) -> dict[str, torch.Tensor]:
+    def forward(
+        self, pristine: torch.Tensor, distorted: torch.Tensor, boxes: Sequence[Box] | None = None
+    ) -> dict[str, torch.Tensor]:
         """Both images in one pass through the shared encoder (one batch of 2B)."""
         b, size = pristine.shape[0], pristine.shape[-2:]
         f_r, f_d = zip(*(f.split(b) for f in self.encode(torch.cat([pristine, distorted]))))
-        sm_r = self.decode(f_r, "r", size)
-        sm_d = self.decode(f_d, "d", size)
+        sm_r = self.decode(f_r, "r", size, boxes)
+        sm_d = self.decode(f_d, "d", size, boxes)
         return {"sm_r": sm_r, "sm_d": sm_d, "ssm": self.shift(sm_d, sm_r)}
 
     def shift(self, sm_d: torch.Tensor, sm_r: torch.Tensor) -> torch.Tensor:
         """Eq. 2, SSM = ReLU(SM_d - SM_r) (`sspnet.maps.shift_map`); on max-1 maps when the
-        config's `shift_from_normalized` asks for it. Every SSM of this model goes through here."""
-        return shift_map(sm_d, sm_r, normalize=self.config.shift_from_normalized)
+        config's `shift_from_normalized` asks for it. Every SSM of this model goes through here.
 
-    def saliency(self, x: torch.Tensor, which: str = "r") -> torch.Tensor:
-        return self.decode(self.encode(x), which, x.shape[-2:])
+        With `shift_blur` / `shift_spread` the positive part D becomes a map people could have
+        made: (G * D + s * sum(D) * SM_d / sum(SM_d)) / (1 + s). Attention that moves lands
+        somewhere near where people look in the distorted image, at the scale of a fixation,
+        not on isolated pixels. The total, sum(D), is kept: an identical pair is still exactly
+        zero, a stronger distortion still gives a larger shift, and image means are unchanged.
+        """
+        d = shift_map(sm_d, sm_r, normalize=self.config.shift_from_normalized)
+        blur, spread = self.config.shift_blur, self.config.shift_spread
+        if blur <= 0 and spread <= 0:
+            return d
+        d = d.float()
+        mass = d.sum((-2, -1), keepdim=True)
+        smooth = gaussian_blur(d, blur)
+        smooth = smooth * (mass / smooth.sum((-2, -1), keepdim=True).clamp_min(1e-12))
+        q = sm_d.float() / sm_d.float().sum((-2, -1), keepdim=True).clamp_min(1e-12)
+        return (smooth + spread * mass * q) / (1 + spread)
+
+    def saliency(self, x: torch.Tensor, which: str = "r", boxes: Sequence[Box] | None = None) -> torch.Tensor:
+        return self.decode(self.encode(x), which, x.shape[-2:], boxes)
 
     def tie_decoders(self) -> None:
         """Copy decoder_r into decoder_d: the 'intuitive approach' in dual-decoder form, used
@@ -157,7 +185,7 @@ class SSPNet(nn.Module):
         for i in range(0, len(images), batch_size):
             x, boxes, shapes = self._to_input(images[i : i + batch_size])
             with self._autocast():
-                sm = self.saliency(x, "r")
+                sm = self.saliency(x, "r", boxes)
             out += self._to_maps(sm, boxes, shapes)
         return out[0] if single else out
 
@@ -167,7 +195,7 @@ class SSPNet(nn.Module):
         independent decodings, so SM_r is all a candidate needs from the pristine side."""
         x, boxes, shapes = self._to_input([pristine])
         with self._autocast():
-            sm = self.saliency(x, "r")
+            sm = self.saliency(x, "r", boxes)
         return PristineCache(shapes[0], boxes[0], sm.float())
 
     def cached_saliency(self, cache: PristineCache) -> np.ndarray:
@@ -183,7 +211,7 @@ class SSPNet(nn.Module):
         if any(c.shape[:2] != tuple(self.config.input_size) for c in canvases):
             raise ValueError(f"canvases must be {self.config.input_size} (use to_canvas)")
         with self._autocast():
-            sm_d = self.saliency(self._canvas_batch(canvases), "d").float()
+            sm_d = self.saliency(self._canvas_batch(canvases), "d", [cache.box] * len(canvases)).float()
         ssm = cache.crop(self.shift(sm_d, cache.sm)[:, 0].cpu().numpy())
         return [np.ascontiguousarray(m).clip(0, 1) for m in ssm]
 
@@ -198,7 +226,7 @@ class SSPNet(nn.Module):
             if any(s != cache.shape for s in shapes):
                 raise ValueError(f"distorted images must have the pristine size {cache.shape}, got {shapes}")
             with self._autocast():
-                sm_d = self.saliency(x, "d").float()
+                sm_d = self.saliency(x, "d", boxes).float()
             ssm = self.shift(sm_d, cache.sm)
             for s, d in zip(self._to_maps(ssm, boxes, shapes), self._to_maps(sm_d, boxes, shapes)):
                 out.append(ShiftPrediction(ssm=s, sm_pristine=sm_r_map.copy(), sm_distorted=d))

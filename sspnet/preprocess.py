@@ -55,3 +55,20 @@ def unletterbox(
     top, left = round(box.top * sy), round(box.left * sx)
     crop = canvas_map[top : top + max(1, round(box.height * sy)), left : left + max(1, round(box.width * sx))]
     return cv2.resize(np.ascontiguousarray(crop), (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
+
+
+def boxes_from_masks(valid) -> list[Box]:
+    """The `Box` of each (B, 1, H, W) or (B, H, W) valid mask (tensor or array): the bounding box
+    of its True pixels, the whole canvas when a mask is empty. Datasets hand out masks; the
+    model's prior needs the box."""
+    a = np.asarray(valid.detach().cpu() if hasattr(valid, "detach") else valid).astype(bool)
+    if a.ndim == 4:
+        a = a[:, 0]
+    boxes = []
+    for m in a:
+        rows, cols = np.flatnonzero(m.any(1)), np.flatnonzero(m.any(0))
+        if rows.size == 0:
+            boxes.append(Box(0, 0, m.shape[0], m.shape[1]))
+        else:
+            boxes.append(Box(int(rows[0]), int(cols[0]), int(rows[-1] - rows[0] + 1), int(cols[-1] - cols[0] + 1)))
+    return boxes

@@ -36,6 +36,7 @@ from . import distributed, losses
 from .device import autocast
 from .imageio import write_bytes_atomic
 from .model import SSPNet
+from .preprocess import boxes_from_masks
 from .zoo import save_checkpoint
 
 MODES = ("saliency", "shift")
@@ -108,11 +109,12 @@ def _loss(model: SSPNet, batch: dict, mode: str, device: torch.device) -> tuple[
     if mode == "saliency":
         x = batch["image"].to(device, non_blocking=True)
         gt = batch["saliency"].to(device, non_blocking=True)
-        loss = losses.saliency_loss(model.saliency(x, "r"), gt)
+        boxes = boxes_from_masks(batch["valid"]) if "valid" in batch else None
+        loss = losses.saliency_loss(model.saliency(x, "r", boxes), gt)
         return loss, {"loss": float(loss.detach())}
     p = batch["pristine"].to(device, non_blocking=True)
     d = batch["distorted"].to(device, non_blocking=True)
-    out = model(p, d)
+    out = model(p, d, boxes_from_masks(batch["valid"]) if "valid" in batch else None)
     gt = {k: batch[k].to(device, non_blocking=True) for k in ("sm_d", "sm_r", "ssm")}
     loss, parts = losses.total_loss(out["sm_d"], gt["sm_d"], out["sm_r"], gt["sm_r"], out["ssm"], gt["ssm"])
     return loss, {"loss": float(loss.detach()), **{k: float(v.detach()) for k, v in parts.items()}}

@@ -14,6 +14,7 @@ import torch
 
 from ..device import autocast
 from ..model import SSPNet
+from ..preprocess import boxes_from_masks
 from .scoring import valid_box
 
 __all__ = [
@@ -68,6 +69,11 @@ def _input(batch: dict, key: str, device: torch.device) -> torch.Tensor:
     return torch.as_tensor(batch[key]).to(device, non_blocking=True).float()
 
 
+def _boxes(batch: dict):
+    """Where each image sits on the canvas (for the model's prior); None = the whole canvas."""
+    return boxes_from_masks(batch["valid"]) if "valid" in batch else None
+
+
 def model_predictor(model: SSPNet, which: str = "r", key: str = "image") -> Predictor:
     """Saliency of one decoder of `model` on batch[key]; the pristine decoder by default."""
 
@@ -76,7 +82,7 @@ def model_predictor(model: SSPNet, which: str = "r", key: str = "image") -> Pred
         device = _model_device(model)
         x = _input(batch, key, device)
         with autocast(device):
-            return as_maps(model.saliency(x, which))
+            return as_maps(model.saliency(x, which, _boxes(batch)))
 
     return predict
 
@@ -89,7 +95,7 @@ def shift_predictor(model: SSPNet) -> Predictor:
         device = _model_device(model)
         p, d = _input(batch, "pristine", device), _input(batch, "distorted", device)
         with autocast(device):
-            return as_maps(model(p, d)["ssm"])
+            return as_maps(model(p, d, _boxes(batch))["ssm"])
 
     return predict
 
@@ -106,7 +112,8 @@ def intuitive_predictor(model: SSPNet, which: str = "r") -> Predictor:
         device = _model_device(model)
         p, d = _input(batch, "pristine", device), _input(batch, "distorted", device)
         with autocast(device):
-            sm = model.saliency(torch.cat([p, d]), which).float()
+            boxes = _boxes(batch)
+            sm = model.saliency(torch.cat([p, d]), which, None if boxes is None else boxes * 2).float()
         sm_r, sm_d = sm.split(p.shape[0])
         return as_maps(model.shift(sm_d, sm_r))
 

@@ -1,0 +1,108 @@
+"""Choose SSPNet's output stage on data sets the network never saw (leave one data set out).
+
+For each run of `sspnet train --leave-one-dataset-out` (RUNS/test-<name>/), the frozen network's
+maps are collected once on its own training/validation images and on the left-out set; every
+design (output blur, flip averaging, centre prior with a gate reading the map or also the scene,
+fitted on the validation or the training images) is then fitted on the training side only and
+scored on the left-out set. The design with the best mean CC over both directions is the one to
+ship; KLD and SIM are printed next to it, with a centre Gaussian fitted on the training maps.
+
+    python benchmarks/prior_study.py RUNS --data ../shared/datasets/osie --data ../shared/datasets/eyecrowd
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from sspnet import priorfit
+from sspnet.baselines import CenterBias
+from sspnet.data import SaliencyDataset
+from sspnet.experiments import _key, read_saliency_items
+from sspnet.zoo import load_model
+
+BLURS = (0.0, 2.0, 4.0, 6.0, 8.0, 12.0)
+
+
+def centre_maps(c: priorfit.Collected, bias: CenterBias) -> torch.Tensor:
+    out = torch.zeros_like(c.gt)
+    for i, b in enumerate(c.boxes):
+        out[i, 0, b.top : b.top + b.height, b.left : b.left + b.width] = torch.from_numpy(
+            bias.predict((b.height, b.width)).astype(np.float32))
+    return out
+
+
+def best_blur(c: priorfit.Collected, flip: bool) -> float:
+    """The output blur maximising mean CC on `c` (how the shipped model's blur was chosen)."""
+    return max(BLURS, key=lambda s: priorfit.score(c, priorfit.predict(c, s, None, flip))["cc"])
+
+
+def study(run: Path, items, steps: int) -> dict[str, dict[str, float]]:
+    split = json.loads((run / "split.json").read_text())
+    pos = {_key(it): i for i, it in enumerate(items)}
+    model = load_model(str(run / "best.safetensors"), "cpu")
+    size = model.config.input_size
+    parts = {}
+    for name in ("train", "val", "test"):
+        subset = [items[pos[k]] for k in split[name]]
+        parts[name] = priorfit.collect(model, SaliencyDataset(subset, size=size), progress=True)
+    test = parts["test"]
+    rows: dict[str, dict[str, float]] = {}
+    bias = CenterBias.fit([parts["train"].gt[i, 0].numpy() for i in range(len(parts["train"].names))])
+    rows["centre Gaussian (fit on train maps)"] = priorfit.score(test, centre_maps(test, bias))
+    for flip in (False, True):
+        tag = " + flip" if flip else ""
+        blur = best_blur(parts["val"], flip)
+        rows[f"network, blur {blur:g} (val){tag}"] = priorfit.score(test, priorfit.predict(test, blur, None, flip))
+        for fit_on in ("val", "train"):
+            for image_features in (False, True):
+                prior = priorfit.fit_prior(parts[fit_on], blur, image_features, flip, steps=steps)
+                label = f"prior, gate {'map+scene' if image_features else 'map'}, fit on {fit_on}{tag}"
+                rows[label] = priorfit.score(test, priorfit.predict(test, blur, prior, flip))
+                rows[label]["alpha"] = float(priorfit_alpha(test, blur, prior, flip))
+    return rows
+
+
+def priorfit_alpha(c: priorfit.Collected, blur: float, prior, flip: bool) -> float:
+    """Mean mixing weight the gate gives the left-out images (how much prior they get)."""
+    from sspnet.decoder import gaussian_blur
+    from sspnet.prior import box_mask
+
+    sm = c.raw if not flip else 0.5 * (c.raw + c.raw_flip)
+    sm = gaussian_blur(sm, blur / priorfit.FIT_SCALE)
+    mask = box_mask(c.boxes, len(c.names), tuple(sm.shape[-2:]), sm.device)
+    return float(prior.weight(sm, mask, c.feats).mean())
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("runs", type=Path, help="folder with test-<name>/ runs of --leave-one-dataset-out")
+    ap.add_argument("--data", action="append", required=True)
+    ap.add_argument("--steps", type=int, default=300)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--out", type=Path, help="write the table as JSON here")
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(0)
+    items = read_saliency_items(a.data)
+    results = {}
+    for run in sorted(a.runs.glob("test-*")):
+        results[run.name] = study(run, items, a.steps)
+        if a.out:
+            a.out.write_text(json.dumps(results, indent=1))
+    labels = list(next(iter(results.values())))
+    print("| design | " + " | ".join(f"{r} CC / SIM / KLD" for r in results) + " | mean CC | mean KLD |")
+    print("|---|" + "---|" * (len(results) + 2))
+    for lab in labels:
+        cells = [f"{results[r][lab]['cc']:.3f} / {results[r][lab]['sim']:.3f} / {results[r][lab]['kld']:.3f}"
+                 for r in results]
+        mcc = np.mean([results[r][lab]["cc"] for r in results])
+        mkld = np.mean([results[r][lab]["kld"] for r in results])
+        print(f"| {lab} | " + " | ".join(cells) + f" | {mcc:.3f} | {mkld:.3f} |")
+
+
+if __name__ == "__main__":
+    main()

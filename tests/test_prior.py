@@ -1,0 +1,200 @@
+"""The learned centre prior, the SSM as a map, leave-one-dataset-out splits and `sspnet fit-prior`."""
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+import torch
+from helpers_data import TINY_CANVAS, tiny_model_config, write_blob_dataset
+from typer.testing import CliRunner
+
+from sspnet import metrics, priorfit
+from sspnet.cli import app
+from sspnet.experiments import _key, leave_one_dataset_out, read_saliency_items, train_saliency
+from sspnet.model import build_model
+from sspnet.preprocess import Box, boxes_from_masks
+from sspnet.prior import SaliencyPrior, box_mask, map_statistics
+from sspnet.train import TrainConfig
+from sspnet.zoo import load_model, save_checkpoint
+
+
+@pytest.fixture(autouse=True)
+def cache_env(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("SSPNET_CACHE", str(tmp_path_factory.getbasetemp() / "sspnet-cache"))
+
+
+@pytest.fixture(scope="module")
+def two_sets(tmp_path_factory):
+    root = tmp_path_factory.mktemp("sets")
+    return [write_blob_dataset(root / "alpha", n=8, seed=1), write_blob_dataset(root / "beta", n=6, seed=2)]
+
+
+def _model(**changes):
+    torch.manual_seed(0)
+    return build_model(dataclasses.replace(tiny_model_config(), **changes)).eval()
+
+
+# ----------------------------------------------------------------------------- prior module
+
+
+def test_prior_map_sits_on_the_image_box_and_follows_its_aspect() -> None:
+    prior = SaliencyPrior()
+    size = (48, 64)
+    landscape, portrait = Box(8, 0, 32, 64), Box(0, 20, 48, 24)
+    p = prior.prior_map([landscape, portrait], 2, size, torch.device("cpu"))[:, 0].detach()
+    outside = 1 - box_mask([landscape, portrait], 2, size, torch.device("cpu"))[:, 0]
+    assert float((p * outside).abs().max()) == 0.0  # nothing in the letterbox padding
+    for m, b in zip(p, (landscape, portrait)):
+        row, col = divmod(int(m.argmax()), size[1])
+        assert abs(row - (b.top + b.height / 2)) <= 1 and abs(col - (b.left + b.width / 2)) <= 1
+    # the same sigma in fractions of the box: the portrait's Gaussian is narrower in pixels across
+    width_at_half = lambda m: int((m.max(0).values > 0.5).sum())  # noqa: E731
+    assert width_at_half(p[1]) < width_at_half(p[0])
+
+
+def test_map_statistics_entropy_is_one_for_a_flat_map_and_lower_for_a_peak() -> None:
+    mask = torch.ones(2, 1, 10, 10)
+    flat = torch.full((1, 1, 10, 10), 0.3)
+    peak = torch.zeros(1, 1, 10, 10)
+    peak[..., 5, 5] = 1.0
+    stats = map_statistics(torch.cat([flat, peak]), mask)
+    assert stats[0, 3] == pytest.approx(1.0, abs=1e-4) and stats[1, 3] < 0.05
+    assert stats[0, 0] == pytest.approx(0.3) and stats[0, 1] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_gate_gives_a_diffuse_map_more_prior_when_fitted_so() -> None:
+    prior = SaliencyPrior()
+    with torch.no_grad():
+        prior.gate_stats.copy_(torch.tensor([0.0, 0.0, 0.0, 8.0]))  # weight on entropy
+        prior.gate_bias.fill_(-6.0)
+    mask = torch.ones(2, 1, 12, 12)
+    diffuse = torch.full((1, 1, 12, 12), 0.5)
+    sharp = torch.zeros(1, 1, 12, 12)
+    sharp[..., 2, 3] = 1.0
+    a = prior.weight(torch.cat([diffuse, sharp]), mask, None).flatten()
+    assert a[0] > 0.8 > 0.1 > a[1]
+
+
+def test_prior_keeps_identical_pairs_at_zero_shift_and_a_real_change_positive() -> None:
+    model = _model(prior=True, shift_blur=3.0, shift_spread=1.0)
+    model.tie_decoders()
+    x = torch.rand(2, 3, *TINY_CANVAS)
+    boxes = [Box(0, 0, *TINY_CANVAS), Box(4, 0, TINY_CANVAS[0] - 8, TINY_CANVAS[1])]
+    with torch.inference_mode():
+        assert float(model(x, x, boxes)["ssm"].abs().max()) == 0.0
+        y = x.clone()
+        y[:, :, 10:30, 10:40] = 1.0
+        assert float(model(x, y, boxes)["ssm"].sum()) > 0
+
+
+def test_shift_spread_keeps_the_total_and_reaches_where_people_look() -> None:
+    plain, spread = _model(), _model(shift_blur=4.0, shift_spread=2.0)
+    sm_r = torch.zeros(1, 1, 48, 64)
+    sm_d = torch.zeros(1, 1, 48, 64)
+    sm_d[..., 20, 30] = 0.5  # a one-pixel shift
+    sm_d[..., 5:15, 40:60] += 0.2  # where people look in the distorted image
+    d0, d1 = plain.shift(sm_d, sm_r), spread.shift(sm_d, sm_r)
+    assert float(d1.sum()) == pytest.approx(float(d0.sum()), rel=1e-4)  # same total shift
+    assert float((d0 > 0).float().mean()) < 0.2 < float((d1 > 1e-9).float().mean())
+    assert float(d1[..., 10, 50]) > 0 == float(d0[..., 10, 50]) * 0  # mass reaches the salient region
+    # and stronger distortion, larger shift
+    assert float(spread.shift(sm_d * 2, sm_r).sum()) > float(d1.sum())
+    assert float(spread.shift(sm_r, sm_r).abs().max()) == 0.0
+
+
+def test_boxes_from_masks_finds_each_box_and_falls_back_to_the_canvas() -> None:
+    mask = torch.zeros(2, 1, 6, 8, dtype=torch.bool)
+    mask[0, 0, 1:5, 2:7] = True
+    assert boxes_from_masks(mask) == [Box(1, 2, 4, 5), Box(0, 0, 6, 8)]
+
+
+# ----------------------------------------------------------------------------- fitting
+
+
+def _collected(n: int = 24, seed: int = 0) -> priorfit.Collected:
+    """Network maps that are noise, human maps that are a centre Gaussian: only a prior helps."""
+    g = torch.Generator().manual_seed(seed)
+    h, w = 24, 32
+    yy, xx = torch.meshgrid(torch.arange(h) + 0.5, torch.arange(w) + 0.5, indexing="ij")
+    centre = torch.exp(-((xx / w - 0.5) ** 2) / (2 * 0.15**2) - ((yy / h - 0.5) ** 2) / (2 * 0.15**2))
+    raw = torch.rand(n, 1, h, w, generator=g)
+    return priorfit.Collected(raw, raw.flip(-1), torch.zeros(n, 4), centre.expand(n, 1, h, w).clone(),
+                              [Box(0, 0, h, w)] * n, [f"x/{i}" for i in range(n)])
+
+
+def test_fit_prior_learns_the_centre_when_the_network_knows_nothing() -> None:
+    c = _collected()
+    before = priorfit.score(c, priorfit.predict(c, 0.0, None))
+    prior = priorfit.fit_prior(c, 0.0, steps=150, lr=0.05)
+    after = priorfit.score(c, priorfit.predict(c, 0.0, prior))
+    assert before["cc"] < 0.2 and after["cc"] > 0.9
+    assert after["kld"] < before["kld"] / 2
+    assert float(prior.weight(c.raw, torch.ones_like(c.raw), None).mean()) > 0.5
+
+
+def test_fit_output_stage_picks_the_best_blur_and_writes_it_into_the_model() -> None:
+    c = _collected()
+    model = _model()
+    fitted, report = priorfit.fit_output_stage(model, c, [0.0, 2.0], steps=60)
+    assert [r["blur"] for r in report["tried"]] == [0.0, 2.0]
+    best = max(report["tried"], key=lambda r: r["cc"])
+    assert fitted.config.output_blur == best["blur"] == report["output_blur"]
+    assert fitted.config.prior and fitted.prior is not None
+    for k, v in model.state_dict().items():  # the network itself is untouched
+        assert torch.equal(fitted.state_dict()[k], v)
+
+
+def test_score_matches_the_metric_functions() -> None:
+    c = _collected(n=3)
+    pred = priorfit.predict(c, 0.0, None)
+    s = priorfit.score(c, pred)
+    assert s["cc"] == pytest.approx(np.mean([metrics.cc(pred[i, 0].numpy(), c.gt[i, 0].numpy()) for i in range(3)]))
+
+
+# ----------------------------------------------------------------------------- protocol and CLI
+
+
+def test_leave_one_dataset_out_tests_on_whole_sets_never_seen(two_sets) -> None:
+    items = read_saliency_items(two_sets)
+    splits = leave_one_dataset_out(items, 0.25, seed=0)
+    assert sorted(splits) == ["alpha", "beta"]
+    for name, (tr, va, te) in splits.items():
+        assert {items[i].dataset for i in te} == {name}
+        assert len(te) == sum(it.dataset == name for it in items)
+        assert all(items[i].dataset != name for i in tr + va) and tr and va
+        assert not set(tr) & set(va)
+    with pytest.raises(ValueError, match="at least two"):
+        leave_one_dataset_out([it for it in items if it.dataset == "alpha"], 0.25, 0)
+
+
+def test_train_leave_one_dataset_out_writes_one_run_per_set(two_sets, tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr("sspnet.experiments.build_model", lambda *a, **k: _model())
+    cfg = TrainConfig(epochs=1, lr=1e-3, batch_size=4, workers=0, device="cpu", max_steps_per_epoch=1)
+    results = train_saliency(two_sets, tmp_path, cfg, "default", False, val_fraction=0.4, leave_out=True)
+    assert len(results) == 2
+    for name in ("alpha", "beta"):
+        split = json.loads((tmp_path / f"test-{name}" / "split.json").read_text())
+        assert split["test"] and all(k.startswith(f"{name}/") for k in split["test"])
+        assert not any(k.startswith(f"{name}/") for k in split["train"] + split["val"])
+        assert (tmp_path / f"test-{name}" / "best.safetensors").is_file()
+
+
+def test_fit_prior_cli_writes_a_loadable_checkpoint_with_the_stage(two_sets, tmp_path) -> None:
+    ckpt = save_checkpoint(_model(), tmp_path / "net.safetensors", info={"name": "tiny"})
+    items = read_saliency_items(two_sets)
+    (tmp_path / "split.json").write_text(json.dumps({"val": [_key(i) for i in items[:5]]}))
+    out = tmp_path / "fitted.safetensors"
+    args = ["fit-prior", "-m", str(ckpt), "-d", str(two_sets[0]), "-d", str(two_sets[1]), "--split",
+            str(tmp_path / "split.json"), "-o", str(out), "--blurs", "0,1", "--steps", "20",
+            "--shift-blur", "2", "--shift-spread", "1"]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    model = load_model(str(out), "cpu")
+    assert model.config.prior and model.config.shift_spread == 1.0 and model.config.shift_blur == 2.0
+    assert model.info["output_stage"]["images"] == 5 and model.info["name"] == "tiny"
+    again = CliRunner().invoke(app, args)
+    assert again.exit_code == 2 and "exists" in again.output
+    bad = CliRunner().invoke(app, [*args[:-6], "--blurs", "-1", "--overwrite"])
+    assert bad.exit_code == 2 and "--blurs" in bad.output
