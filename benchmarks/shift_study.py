@@ -75,7 +75,7 @@ def study(run: Path, items, n_images: int) -> dict[str, dict[str, list[float]]]:
         for k, v in s.items():
             rows.setdefault(f"{label} | {proxy}", {}).setdefault(k, []).append(v)
 
-    base = model.config
+    base = replace(model.config, shift_from_normalized=True)  # as the zoo runs saliency-only models
     for key in split["test"][:n_images]:
         item = items[pos[key]]
         rgb = read_image(item.image_path)

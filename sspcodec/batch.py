@@ -37,10 +37,11 @@ import tempfile
 import threading
 import time
 from collections import defaultdict, deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from tqdm.auto import tqdm
 
@@ -136,9 +137,13 @@ class Manifest:
         self.owned: set[str] = set()
         self._fd: int | None = None
         with contextlib.suppress(FileNotFoundError), open(path, "rb") as f:
-            for line in f:
-                with contextlib.suppress(ValueError):
-                    self._apply(json.loads(line))
+            self._load(f)
+
+    def _load(self, lines: Iterable[bytes]) -> None:
+        """Apply recorded lines; one that does not parse (cut short by a kill) is skipped."""
+        for line in lines:
+            with contextlib.suppress(ValueError):
+                self._apply(json.loads(line))
 
     def _apply(self, rec: Any) -> None:
         if not isinstance(rec, dict) or not isinstance(rec.get("output"), str):
@@ -167,13 +172,17 @@ class Manifest:
             os.close(self._fd)
             self._fd = None
 
-    def is_finished(self, src: str, sha256: str, options: dict, out_dir: Path) -> bool:
-        """Whether *src* with this content and these options is done and its output intact."""
+    def is_finished(
+        self, src: str, sha256: str, options: dict, out_dir: Path, read: Callable[[str], bytes] | None = None
+    ) -> bool:
+        """Whether *src* with this content and these options is done and its output intact.
+        *read* returns an output's bytes from its name (default: the file under *out_dir*), so
+        a store other than a local folder checks the same way."""
         rec = self.finished.get(src)
         if rec is None or rec.get("sha256") != sha256 or rec.get("options") != options:
             return False
         try:
-            data = (out_dir / rec["output"]).read_bytes()
+            data = read(rec["output"]) if read is not None else (out_dir / rec["output"]).read_bytes()
         except OSError:
             return False
         return len(data) == rec.get("bytes") and hashlib.sha256(data).hexdigest() == rec.get("output_sha256")
@@ -190,6 +199,24 @@ def model_identity(model: str) -> str:
 # --------------------------------------------------------------------------
 # workers
 # --------------------------------------------------------------------------
+class Pool(Protocol):
+    """What `_drive` needs of the encoders: up to `n` tasks at a time, results as they finish
+    (a task that cannot finish is reported as a failed result, never lost). The local process
+    pool and the Ray engine (:mod:`sspcodec.ray_batch`) both implement it, so they share the
+    driver, the manifest and the output writing, and so their outputs."""
+
+    n: int
+
+    def busy(self) -> int: ...
+    def submit(self, task_id: int, data: bytes, options: dict) -> None: ...
+    def results(self, timeout: float) -> list[tuple[int, dict]]: ...
+    def close(self, drop: bool = False) -> None: ...
+
+
+#: Builds the pool of a run from (workers, encoder setup, scratch folder); see `worker_setup`.
+PoolFactory = Callable[[int, tuple, Path], Pool]
+
+
 _PR_SET_PDEATHSIG = 1
 
 
@@ -210,7 +237,15 @@ def _die_with_parent(parent_pid: int) -> None:
     threading.Thread(target=watch, name="parent-watchdog", daemon=True).start()
 
 
-def _make_encoder(model: str, device: str, backend: str | None, threads: int, method: str, strength: float):
+def worker_setup(model: str, device: str, backend: str | None, workers: int, method: str, strength: float) -> tuple:
+    """The arguments every worker builds its encoder from (`make_encoder`): the machine's cores
+    shared between the workers as torch threads. Every engine uses it, so equal options give
+    equal bytes whatever runs them."""
+    threads = max(1, (os.cpu_count() or 1) // max(1, workers))
+    return (model, device, backend, threads, method, strength)
+
+
+def make_encoder(model: str, device: str, backend: str | None, threads: int, method: str, strength: float):
     import torch
 
     from .api import Encoder
@@ -219,7 +254,7 @@ def _make_encoder(model: str, device: str, backend: str | None, threads: int, me
     return Encoder(model, device, backend, method=method, strength=strength)
 
 
-def _encode(encoder, data: bytes, options: dict) -> dict:
+def encode_task(encoder, data: bytes, options: dict) -> dict:
     """One image's JPEG bytes and figures, or why it failed (a bad file never stops the batch)."""
     try:
         result = encoder.compress(data, **options)
@@ -236,7 +271,7 @@ def _worker_main(conn: Connection, parent_pid: int, setup: tuple, scratch: str) 
     os.makedirs(scratch, exist_ok=True)
     tempfile.tempdir = os.environ["TMPDIR"] = scratch
     try:
-        encoder = _make_encoder(*setup)
+        encoder = make_encoder(*setup)
     except BaseException as exc:
         conn.send(("init_error", error_text(exc)))
         return
@@ -248,7 +283,7 @@ def _worker_main(conn: Connection, parent_pid: int, setup: tuple, scratch: str) 
         if task is None:
             return
         task_id, data, options = task
-        conn.send(("result", task_id, _encode(encoder, data, options)))
+        conn.send(("result", task_id, encode_task(encoder, data, options)))
 
 
 class _Workers:
@@ -355,8 +390,8 @@ class _Inline:
         saved, tempfile.tempdir = tempfile.tempdir, str(self.scratch)
         try:
             if self.encoder is None:
-                self.encoder = _make_encoder(*self.setup)
-            result = _encode(self.encoder, data, options)
+                self.encoder = make_encoder(*self.setup)
+            result = encode_task(self.encoder, data, options)
         finally:
             tempfile.tempdir = saved
         self.task = None
@@ -428,54 +463,84 @@ def check_folders(in_dir: Path, out_dir: Path) -> None:
         raise BatchError(f"the input folder {in_dir} is inside the output folder {out_dir}; choose another output")
 
 
+def local_pool(workers: int, setup: tuple, scratch: Path) -> Pool:
+    """The local engine: the encoder in this process for one worker, spawned processes above."""
+    return _Inline(setup, scratch) if workers <= 1 else _Workers(workers, setup, scratch)
+
+
 @dataclass
-class _Job:
-    src: Path
+class BatchJob:
+    src: Path | str  # a local path, or a URL for `sspcodec.ray_batch`'s fsspec stores
     rel: str
     output: str
     sha256: str = ""
     bytes_in: int = 0
 
 
-class _Run:
-    """One batch run's state: the jobs left, the manifest, the summary, the log."""
+class BatchRun:
+    """One batch run's state: the jobs left, the manifest, the summary, the log.
 
-    def __init__(self, out_dir: Path, key: dict, overwrite: bool, log_file, progress: tqdm):
+    Input and output I/O go through `read`, `output_exists`, `write` and `read_output`: a local
+    folder here, another store in a subclass (:mod:`sspcodec.ray_batch`'s fsspec URLs), with
+    the same manifest rules either way."""
+
+    def __init__(self, out_dir: Path | str, key: dict, overwrite: bool, manifest: Manifest | None = None):
         self.out_dir, self.key, self.overwrite = out_dir, key, overwrite
-        self.manifest = Manifest(out_dir / MANIFEST_NAME)
+        self.manifest = manifest if manifest is not None else Manifest(Path(out_dir) / MANIFEST_NAME)
         self.summary = BatchSummary()
-        self.log_file, self.progress = log_file, progress
+        self.log_file: Any = None
+        self.progress: Any = None  # a tqdm bar, set by `execute`
 
-    def prepare(self, job: _Job) -> bytes | None:
+    # -- the store: a local folder --
+    def read(self, job: BatchJob) -> bytes:
+        """The input's bytes (a regular file only: no FIFO or device is ever opened)."""
+        with open_regular_file(job.src) as f:
+            return f.read()
+
+    def read_output(self, name: str) -> bytes:
+        return (Path(self.out_dir) / name).read_bytes()
+
+    def output_path(self, job: BatchJob) -> str:
+        """The output as the user names it (log lines, messages)."""
+        return str(Path(self.out_dir) / job.output)
+
+    def output_exists(self, job: BatchJob) -> bool:
+        return os.path.lexists(Path(self.out_dir) / job.output)
+
+    def write(self, job: BatchJob, data: bytes, overwrite: bool) -> None:
+        """Publish one output atomically (never onto its input, never over a file unless *overwrite*)."""
+        dst = Path(self.out_dir) / job.output
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        write_bytes_atomic(dst, data, source=job.src, overwrite=overwrite)
+
+    # -- the rules --
+    def prepare(self, job: BatchJob) -> bytes | None:
         """The input's bytes if it needs encoding; None once it is counted as skipped or failed."""
         try:
-            with open_regular_file(job.src) as f:
-                data = f.read()
+            data = self.read(job)
         except (ImageReadError, OSError) as exc:
             self.fail(job, error_text(exc))
             return None
         job.sha256, job.bytes_in = hashlib.sha256(data).hexdigest(), len(data)
-        if self.manifest.is_finished(job.rel, job.sha256, self.key, self.out_dir):
+        if self.manifest.is_finished(job.rel, job.sha256, self.key, Path(self.out_dir), self.read_output):
             self.summary.skipped_existing += 1
             self.progress.update()
             return None
-        dst = self.out_dir / job.output
-        if os.path.lexists(dst) and not self.overwrite and job.output not in self.manifest.owned:
-            self.fail(job, f"{dst} exists and was not written by this batch; pass --overwrite to replace it")
+        if self.output_exists(job) and not self.overwrite and job.output not in self.manifest.owned:
+            self.fail(job, f"{self.output_path(job)} exists and was not written by this batch; "
+                           "pass --overwrite to replace it")
             return None
         return data
 
-    def finish(self, job: _Job, result: dict) -> None:
+    def finish(self, job: BatchJob, result: dict) -> None:
         """Write one encoded image: claimed in the manifest, written atomically, then recorded."""
         if not result["ok"]:
             self.fail(job, result["error"])
             return
-        dst = self.out_dir / job.output
         owned = self.overwrite or job.output in self.manifest.owned
         self.manifest.append(event="claim", src=job.rel, output=job.output)
         try:
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            write_bytes_atomic(dst, result["data"], source=job.src, overwrite=owned)
+            self.write(job, result["data"], owned)
         except (OSError, ValueError) as exc:
             if not owned:
                 self.manifest.append(event="release", src=job.rel, output=job.output)
@@ -484,7 +549,7 @@ class _Run:
         data, fig = result["data"], result["summary"]
         self.manifest.append(event="done", src=job.rel, output=job.output, sha256=job.sha256, options=self.key,
                              bytes=len(data), output_sha256=hashlib.sha256(data).hexdigest())
-        self.log({"ok": True, "src": str(job.src), "output": str(dst), "bytes_in": job.bytes_in, **fig})
+        self.log({"ok": True, "src": str(job.src), "output": self.output_path(job), "bytes_in": job.bytes_in, **fig})
         s = self.summary
         s.done += 1
         s.bytes_in += job.bytes_in
@@ -494,7 +559,7 @@ class _Run:
         s.shift_baseline += fig["baseline"]["predicted_shift"]
         self.progress.update()
 
-    def fail(self, job: _Job, why: str) -> None:
+    def fail(self, job: BatchJob, why: str) -> None:
         self.summary.failed.append((str(job.src), why))
         self.log({"ok": False, "src": str(job.src), "error": why})
         self.progress.update()
@@ -505,24 +570,36 @@ class _Run:
             self.log_file.flush()
 
 
-def run_batch(
-    in_dir: Path, out_dir: Path, options: dict, *, model: str = "default", device: str = "cpu",
-    backend: str | None = None, workers: int = 1, log: Path | None = None, overwrite: bool = False,
-    method: str = "rd", strength: float = 1.0,
-) -> BatchSummary:
-    """Encode every image under `in_dir` to `out_dir` (same tree, .jpg); returns the summary.
-
-    `options` are `Encoder.compress` keywords (a budget, ...). Raises :class:`BatchError` when the
-    run cannot start; a run stopped by SIGINT/SIGTERM returns with ``summary.interrupted`` set.
-    """
-    in_dir, out_dir = Path(in_dir), Path(out_dir)
-    check_folders(in_dir, out_dir)
+def batch_key(
+    options: dict, *, model: str, backend: str | None, method: str, strength: float
+) -> tuple[dict, dict]:
+    """The manifest's key of a run (what decides an output's bytes) and the `Encoder.compress`
+    keywords, from the command's `options`. One function, so every engine skips and encodes
+    exactly alike."""
     extras = {k: v for k, v in options.items() if k not in ("max_bytes", "bpp", "max_shift", "quality")}
     target = Budget.parse(**{k: v for k, v in options.items() if k not in extras}).as_options()
     # what decides the output's bytes (a pixel limit only refuses, so it is not part of it)
     # (defaults left out, so `strip=False` and no `strip` give the same key)
     key = {"target": target, "model": model_identity(model), "backend": backend, "method": method, "strength": strength,
            **{k: v for k, v in extras.items() if k != "max_pixels" and v not in (None, False)}}
+    return key, {**target, **extras}
+
+
+def run_batch(
+    in_dir: Path, out_dir: Path, options: dict, *, model: str = "default", device: str = "cpu",
+    backend: str | None = None, workers: int = 1, log: Path | None = None, overwrite: bool = False,
+    method: str = "rd", strength: float = 1.0, make_pool: PoolFactory = local_pool,
+) -> BatchSummary:
+    """Encode every image under `in_dir` to `out_dir` (same tree, .jpg); returns the summary.
+
+    `options` are `Encoder.compress` keywords (a budget, ...). `make_pool` chooses who encodes
+    (default: local processes; :mod:`sspcodec.ray_batch` passes Ray actors). Raises
+    :class:`BatchError` when the run cannot start; a run stopped by SIGINT/SIGTERM returns with
+    ``summary.interrupted`` set.
+    """
+    in_dir, out_dir = Path(in_dir), Path(out_dir)
+    check_folders(in_dir, out_dir)
+    key, compress_options = batch_key(options, model=model, backend=backend, method=method, strength=strength)
     sources = list_images(in_dir, exclude=out_dir)
     names = output_names(sources, in_dir)
     if log is not None and any(same_file(log, s) for s in sources):
@@ -532,27 +609,33 @@ def run_batch(
         remove_temp_files(out_dir)  # leftovers of a killed run: nobody else writes here now
         shutil.rmtree(out_dir / SCRATCH_NAME, ignore_errors=True)
         scratch = out_dir / SCRATCH_NAME / f"run-{os.getpid()}"
-        jobs = deque(_Job(s, s.relative_to(in_dir).as_posix(), names[s].as_posix()) for s in sources)
-        threads = max(1, (os.cpu_count() or 1) // max(1, workers))
-        setup = (model, device, backend, threads, method, strength)
-        pool = _Inline(setup, scratch) if workers <= 1 else _Workers(workers, setup, scratch)
-        log_file = open(log, "a", encoding="utf-8") if log else None  # noqa: SIM115 (closed below)
-        progress = tqdm(total=len(jobs), desc="sspcodec batch", unit="img")
-        run = _Run(out_dir, key, overwrite, log_file, progress)
+        jobs = deque(BatchJob(s, s.relative_to(in_dir).as_posix(), names[s].as_posix()) for s in sources)
+        pool = make_pool(workers, worker_setup(model, device, backend, workers, method, strength), scratch)
         try:
-            _drive(run, jobs, pool, {**target, **extras})
+            return execute(BatchRun(out_dir, key, overwrite), jobs, pool, compress_options, log)
         finally:
-            progress.close()
-            run.manifest.close()
-            if log_file is not None:
-                log_file.close()
             shutil.rmtree(out_dir / SCRATCH_NAME, ignore_errors=True)
+
+
+def execute(run: BatchRun, jobs: deque, pool: Pool, options: dict, log: Path | None) -> BatchSummary:
+    """Run the jobs through the pool with a progress bar and the --log file; the manifest is
+    closed whatever happens. Shared by every engine and store."""
+    log_file = open(log, "a", encoding="utf-8") if log else None  # noqa: SIM115 (closed below)
+    run.log_file = log_file
+    run.progress = tqdm(total=len(jobs), desc="sspcodec batch", unit="img")
+    try:
+        _drive(run, jobs, pool, options)
+    finally:
+        run.progress.close()
+        run.manifest.close()
+        if log_file is not None:
+            log_file.close()
     return run.summary
 
 
-def _drive(run: _Run, jobs: deque, pool: _Workers | _Inline, options: dict) -> None:
+def _drive(run: BatchRun, jobs: deque, pool: Pool, options: dict) -> None:
     """Feed the workers until the jobs are done or a signal stops the run (see `_Signals`)."""
-    in_flight: dict[int, _Job] = {}
+    in_flight: dict[int, BatchJob] = {}
     with _Signals() as sig:
         try:
             while True:
@@ -578,4 +661,8 @@ def _drive(run: _Run, jobs: deque, pool: _Workers | _Inline, options: dict) -> N
         run.summary.not_done = len(jobs) + len(in_flight)
 
 
-__all__ = ["BatchError", "BatchSummary", "Manifest", "check_folders", "output_names", "run_batch"]
+__all__ = [
+    "BatchError", "BatchJob", "BatchRun", "BatchSummary", "Manifest", "Pool", "PoolFactory", "batch_key",
+    "check_folders", "encode_task", "execute", "local_pool", "make_encoder", "output_names", "run_batch",
+    "worker_setup",
+]

@@ -31,6 +31,7 @@ app = typer.Typer(
         "  sspcodec compress photo.png                      # bytes of a plain q85 JPEG, least shift\n\n"
         "  sspcodec compress photo.png --max-bytes 150KB --report r.png\n\n"
         "  sspcodec batch photos/ encoded/ --workers 2\n\n"
+        "  sspcodec batch s3://bucket/photos s3://bucket/encoded --engine ray --address auto --workers 64\n\n"
         "  sspcodec ssm photo.png photo_q30.jpg -o ssm.png"
     ),
 )
@@ -130,8 +131,9 @@ def compress(
 
 @app.command()
 def batch(
-    in_dir: Path = typer.Argument(..., help="Folder of images (searched recursively)."),
-    out_dir: Path = typer.Argument(..., help="Output folder (same tree, .jpg files; may sit inside IN)."),
+    in_dir: str = typer.Argument(..., help="Folder of images (searched recursively); with --engine ray also a URL."),
+    out_dir: str = typer.Argument(
+        ..., help="Output folder (same tree, .jpg files; may sit inside IN); with --engine ray also a URL."),
     max_bytes: str | None = MAX_BYTES,
     bpp: float | None = BPP,
     max_shift: float | None = MAX_SHIFT,
@@ -139,33 +141,58 @@ def batch(
     backend: str | None = BACKEND,
     method: str = METHOD,
     strength: float = STRENGTH,
-    workers: int = typer.Option(1, "--workers", "-j", help="Parallel worker processes (each loads the model)."),
+    workers: int = typer.Option(
+        1, "--workers", "-j", help="Parallel workers, each loading the model (local processes or Ray actors)."),
     model: str = MODEL,
     device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
     log: Path | None = typer.Option(None, "--log", help="Append one JSON line per image to this file."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace outputs this batch did not write."),
     strip: bool = STRIP,
     max_pixels: int | None = MAX_PIXELS,
+    engine: str = typer.Option(
+        "local", "--engine",
+        help="local: processes on this machine; ray: Ray actors, here or on a cluster (pip install "
+             "\"sspcodec[ray]\"); IN and OUT may then be URLs: file://, s3://, gs://, ..."),
+    address: str | None = typer.Option(
+        None, "--address",
+        help="--engine ray: the cluster to join ('auto' = the one this machine belongs to, or host:port); "
+             "default: a private local Ray with --workers CPUs."),
 ) -> None:
     """Re-encode a folder; rerun the same command to resume.
 
     OUT/.sspcodec-manifest.jsonl records each input's SHA-256 and options, so a rerun skips exactly
     the images already done and encodes changed ones again. Ctrl-C or SIGTERM stops queuing,
     finishes the images in flight (a second signal drops them), prints the summary and exits
-    130 or 143."""
+    130 or 143. `--engine ray` writes the same outputs and manifest (see docs/SCALE.md)."""
     from .api import check_method, check_strength
-    from .batch import check_folders, run_batch
+    from .batch import BatchError, check_folders, run_batch
 
     with one_line_errors():
         opts = _budget(max_bytes, bpp, max_shift, quality) | _extras(strip, max_pixels)
         check_workers(workers)
         check_engine(model, device, backend)
         check_method(method), check_strength(strength)
-        check_folders(in_dir, out_dir)
         if log is not None:
             check_writable_file(log, "--log")
-        summary = run_batch(in_dir, out_dir, opts, model=model, device=device, backend=backend, workers=workers,
-                            log=log, overwrite=overwrite, method=method, strength=strength)
+        common = dict(model=model, device=device, backend=backend, workers=workers, log=log, overwrite=overwrite,
+                      method=method, strength=strength)
+        if engine == "ray":
+            from .ray_batch import import_ray, local_path, run_ray_batch
+
+            import_ray()
+            src, dst = local_path(in_dir), local_path(out_dir)
+            if src is not None and dst is not None:
+                check_folders(src, dst)
+            summary = run_ray_batch(in_dir, out_dir, opts, address=address, **common)
+        elif engine == "local":
+            if address is not None:
+                raise BatchError("--address is for --engine ray")
+            if "://" in in_dir or "://" in out_dir:
+                raise BatchError("URLs as IN or OUT need --engine ray")
+            check_folders(Path(in_dir), Path(out_dir))
+            summary = run_batch(Path(in_dir), Path(out_dir), opts, **common)
+        else:
+            raise BatchError(f"--engine must be local or ray, got {engine!r}")
     for line in summary.lines():
         typer.echo(line)
     if summary.interrupted is not None:
