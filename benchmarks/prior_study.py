@@ -81,7 +81,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("runs", type=Path, help="folder with test-<name>/ runs of --leave-one-dataset-out")
     ap.add_argument("--data", action="append", required=True)
-    ap.add_argument("--steps", type=int, default=300)
+    ap.add_argument("--steps", type=int, default=200)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", type=Path, help="write the table as JSON here")
     a = ap.parse_args()

@@ -40,8 +40,8 @@ from sspnet.imageio import read_image
 from sspnet.preprocess import letterbox
 from sspnet.zoo import load_model
 
-SETTINGS = [(0.0, 0.0), (6.0, 0.0), (12.0, 0.0), (6.0, 0.5), (6.0, 1.0), (6.0, 2.0), (6.0, 4.0), (12.0, 2.0),
-            (6.0, 8.0)]
+SETTINGS = [(0.0, 0.0), (12.0, 0.0), (6.0, 2.0), (12.0, 1.0), (12.0, 2.0), (12.0, 4.0), (24.0, 1.0), (24.0, 2.0),
+            (24.0, 4.0), (24.0, 8.0)]
 
 
 def distort(rgb: np.ndarray, kind: str) -> np.ndarray:

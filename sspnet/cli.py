@@ -131,7 +131,7 @@ def fit_prior(
     blurs: str = typer.Option("0,2,4,6,8,12", help="Output blurs to try (input pixels), comma-separated."),
     shift_blur: float = typer.Option(0.0, help="Sigma (input pixels) the SSM is smoothed with (see SSPNet.shift)."),
     shift_spread: float = typer.Option(0.0, help="Share of the shift spread like the distorted image's saliency."),
-    steps: int = typer.Option(300, help="Adam steps per fit (batches of 64 images)."),
+    steps: int = typer.Option(200, help="Adam steps per fit (batches of 64 images)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace --out if it exists."),
 ) -> None:
     """Fit the output stage (blur, centre prior, SSM spread) of a trained network on human maps.

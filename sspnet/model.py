@@ -119,10 +119,11 @@ class SSPNet(nn.Module):
         config's `shift_from_normalized` asks for it. Every SSM of this model goes through here.
 
         With `shift_blur` / `shift_spread` the positive part D becomes a map people could have
-        made: (G * D + s * sum(D) * SM_d / sum(SM_d)) / (1 + s). Attention that moves lands
-        somewhere near where people look in the distorted image, at the scale of a fixation,
-        not on isolated pixels. The total, sum(D), is kept: an identical pair is still exactly
-        zero, a stronger distortion still gives a larger shift, and image means are unchanged.
+        made: (G * D + s * sum(D) * Q) / (1 + s), Q = G * SM_d / sum(G * SM_d), G a Gaussian of
+        sigma `shift_blur`. Attention that moves lands somewhere near where people look in the
+        distorted image, at the scale of a few observers' fixations, not on isolated pixels. The
+        total, sum(D), is kept: an identical pair is still exactly zero, a stronger distortion
+        still gives a larger shift, and image means are unchanged.
         """
         d = shift_map(sm_d, sm_r, normalize=self.config.shift_from_normalized)
         blur, spread = self.config.shift_blur, self.config.shift_spread
@@ -132,7 +133,8 @@ class SSPNet(nn.Module):
         mass = d.sum((-2, -1), keepdim=True)
         smooth = gaussian_blur(d, blur)
         smooth = smooth * (mass / smooth.sum((-2, -1), keepdim=True).clamp_min(1e-12))
-        q = sm_d.float() / sm_d.float().sum((-2, -1), keepdim=True).clamp_min(1e-12)
+        q = gaussian_blur(sm_d.float(), blur)
+        q = q / q.sum((-2, -1), keepdim=True).clamp_min(1e-12)
         return (smooth + spread * mass * q) / (1 + spread)
 
     def saliency(self, x: torch.Tensor, which: str = "r", boxes: Sequence[Box] | None = None) -> torch.Tensor:

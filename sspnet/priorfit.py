@@ -6,8 +6,9 @@ scored in seconds (`fit_prior`, `score`). That makes it cheap to choose the desi
 way, on another data set than the one the network was trained on (leave one data set out,
 `sspnet lodo`), and then refit the chosen design for the shipped model (`sspnet fit-prior`).
 
-Fitting runs at half the canvas resolution: the prior and the blur are smooth, and the
-parameters are in fractions of the image box, so they carry over to full resolution.
+Fitting runs at a quarter of the canvas resolution (96x72 for 384x288): the prior and the blur
+are smooth, and the parameters are in fractions of the image box, so they carry over to full
+resolution (`sspnet eval` then scores the fitted model at full resolution).
 """
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ from .prior import SaliencyPrior
 
 __all__ = ["Collected", "collect", "fit_prior", "predict", "score", "with_prior"]
 
-FIT_SCALE = 2  # maps are fitted and scored at 1/FIT_SCALE of the canvas
+FIT_SCALE = 4  # maps are fitted and scored at 1/FIT_SCALE of the canvas
 
 
 @dataclass
@@ -101,8 +102,8 @@ def predict(
 
 
 def fit_prior(
-    c: Collected, blur: float, image_features: bool = False, flip: bool = False, steps: int = 300,
-    lr: float = 0.03, weight_decay: float = 1e-3, seed: int = 0,
+    c: Collected, blur: float, image_features: bool = False, flip: bool = False, steps: int = 200,
+    lr: float = 0.05, weight_decay: float = 1e-3, seed: int = 0,
 ) -> SaliencyPrior:
     """Fit a prior (and its gate) by the training loss (5 KLD - 2 CC - 1 SIM) on the collected
     images, network frozen; minibatches of 64, Adam."""
@@ -110,13 +111,10 @@ def fit_prior(
     prior = SaliencyPrior(c.feats.shape[1] if image_features else 0)
     opt = torch.optim.Adam(prior.parameters(), lr=lr)
     n = len(c.names)
+    maps = predict(c, blur, None, flip)  # the network side is fixed: blur once, not every step
     for _ in range(steps):
         idx = torch.randint(0, n, (min(64, n),), generator=g)
-        sm = c.raw[idx]
-        if flip:
-            sm = 0.5 * (sm + c.raw_flip[idx])
-        sm = gaussian_blur(sm, blur / FIT_SCALE)
-        pred = prior(sm, [c.boxes[int(i)] for i in idx], c.feats[idx])
+        pred = prior(maps[idx], [c.boxes[int(i)] for i in idx], c.feats[idx])
         loss = losses.saliency_loss(pred, c.gt[idx])
         if prior.gate_image is not None:
             loss = loss + weight_decay * prior.gate_image.pow(2).sum()
@@ -161,7 +159,7 @@ def fit_output_stage(
     Returns the new model and a report: every blur tried with its CC/SIM/KLD, the choice."""
     tried = []
     best = None
-    for blur in blurs:
+    for blur in tqdm(blurs, desc="fitting per output blur"):
         prior = fit_prior(collected, blur, image_features, steps=steps) if use_prior else None
         s = score(collected, predict(collected, blur, prior))
         tried.append({"blur": float(blur), **s})
