@@ -29,7 +29,7 @@ WEIGHTS_DIR = Path(__file__).parent / "weights"
 ZOO: dict[str, tuple[str, str, dict]] = {
     # MobileNetV2 `default` config trained on OSIE + EyeCrowd human fixations (docs/MODEL_CARD.md);
     # trained on saliency only, so its shift is the intuitive approach on max-1 maps.
-    "default": ("default.safetensors", "f03e39fc6f6796116bd7ff0176aab96873b48830e8d6309df0085ddfbe77ad1e",
+    "default": ("default.safetensors", "5d103bcfb78cbc3172473f17eb6597b7220cbc068774015b7289c6edf1fbfcdd",
                 {"shift_from_normalized": True}),
 }
 

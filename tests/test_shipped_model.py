@@ -1,6 +1,7 @@
 """Behaviour of the packaged default model on real photos: directions, not exact values."""
 from __future__ import annotations
 
+import io
 from dataclasses import replace
 from pathlib import Path
 
@@ -45,11 +46,14 @@ def test_default_weights_are_packaged_and_checked(tmp_path, monkeypatch):
 
 def test_shipped_config_comes_from_the_weights_and_its_blur_smooths_the_maps(model):
     """The config is the one stored in the weights' metadata plus the zoo entry's inference
-    overrides (the shift on max-1 maps); the output blur chosen on validation data is on."""
+    overrides (the shift on max-1 maps); the output stage chosen on validation data is on: the
+    blur, and the SSM spread at the scale of a few observers' fixations. (The learned prior was
+    a tie on the leave-one-dataset-out runs, so it is off: docs/MODEL_CARD.md.)"""
     stored, _, _ = sspnet.zoo.read_checkpoint(WEIGHTS_DIR / ZOO["default"][0])
     assert model.config == replace(stored, **ZOO["default"][2])
-    assert model.config.shift_from_normalized and not stored.shift_from_normalized
-    assert model.config.output_blur > 0
+    assert model.config.shift_from_normalized
+    assert model.config.output_blur > 0 and not model.config.prior
+    assert model.config.shift_blur > 0 and model.config.shift_spread > 0
     unblurred = sspnet.zoo.model_from_checkpoint(WEIGHTS_DIR / ZOO["default"][0]).eval()
     unblurred.config = replace(unblurred.config, output_blur=0.0)
     rgb = _rgb(ASTRONAUT, 256)
@@ -150,3 +154,14 @@ def test_sspnet_predict_cli_writes_overlays_and_maps(tmp_path):
     assert sorted(p.name for p in (tmp_path / "out2").iterdir()) == [
         "im0_saliency.png", "im0_saliency_overlay.png", "im1_saliency.png", "im1_saliency_overlay.png"]
     assert (tmp_path / "out" / "a_ssm_overlay.png").exists()
+
+
+def test_shipped_shift_map_is_a_map_not_isolated_pixels(model):
+    """Where attention can move, the SSM has mass: no near-zero holes that make KLD against a
+    human shift map explode (issue 10), while its total still says how much moved."""
+    rgb = _rgb(ASTRONAUT, 256)
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, "JPEG", quality=10)
+    ssm = model.predict_shift(rgb, np.asarray(Image.open(buf).convert("RGB"))).ssm
+    assert ssm.max() > 0
+    assert float((ssm > 1e-3 * ssm.max()).mean()) > 0.5
