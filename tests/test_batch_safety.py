@@ -5,7 +5,6 @@ subprocess with two workers for SIGTERM and kill -9), one-line errors before any
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import signal
@@ -15,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers_bench import load_benchmark
 from test_cli_safety import assert_one_line_error, model_path, runner, write_photo  # noqa: F401 (fixture)
 
 from sspcodec.api import Encoder
@@ -27,12 +27,8 @@ def batch(src: Path, dst: Path, model: Path, *extra: str):
 
 
 def _kill_batch():
-    """benchmarks/kill_batch.py, whose process and folder checks these tests share."""
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "kill_batch.py"
-    spec = importlib.util.spec_from_file_location("kill_batch", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """benchmarks/kill_batch.py, whose checks these tests share."""
+    return load_benchmark("kill_batch")
 
 
 KB = _kill_batch()

@@ -8,7 +8,6 @@ as a notebook would. The model is the tests' tiny random one (mechanics, not qua
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import signal
 import subprocess
@@ -18,6 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers_bench import load_benchmark
 from test_cli_safety import assert_one_line_error, model_path, runner, write_photo  # noqa: F401 (fixture)
 
 from sspcodec.batch import MANIFEST_NAME, run_batch
@@ -25,12 +25,8 @@ from sspcodec.cli import app
 
 
 def _bench_ray():
-    """benchmarks/bench_ray.py, whose actor finder the kill test shares."""
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_ray.py"
-    spec = importlib.util.spec_from_file_location("bench_ray", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """benchmarks/bench_ray.py, whose checks these tests share."""
+    return load_benchmark("bench_ray")
 
 
 N_IMAGES = 6
