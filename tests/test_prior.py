@@ -144,6 +144,9 @@ def test_fit_output_stage_picks_the_best_blur_and_writes_it_into_the_model() -> 
     assert fitted.config.prior and fitted.prior is not None
     for k, v in model.state_dict().items():  # the network itself is untouched
         assert torch.equal(fitted.state_dict()[k], v)
+    plain, report = priorfit.fit_output_stage(fitted, c, [1.0], use_prior=False)
+    assert plain.prior is None and not plain.config.prior and plain.config.output_blur == 1.0
+    assert not report["prior"] and set(plain.state_dict()) == set(model.state_dict())
 
 
 def test_score_matches_the_metric_functions() -> None:
