@@ -201,3 +201,18 @@ def test_fit_prior_cli_writes_a_loadable_checkpoint_with_the_stage(two_sets, tmp
     assert again.exit_code == 2 and "exists" in again.output
     bad = CliRunner().invoke(app, [*args[:-6], "--blurs", "-1", "--overwrite"])
     assert bad.exit_code == 2 and "--blurs" in bad.output
+
+
+def test_training_learns_the_prior_end_to_end(two_sets, tmp_path) -> None:
+    """train.py hands the boxes through, so a config with the prior trains it with the network."""
+    from sspnet.data import SaliencyDataset
+    from sspnet.train import fit
+
+    items = read_saliency_items(two_sets)
+    model = _model(prior=True).train()
+    before = {k: v.detach().clone() for k, v in model.prior.state_dict().items()}
+    make = lambda part: SaliencyDataset(part, size=TINY_CANVAS)  # noqa: E731
+    cfg = TrainConfig(epochs=1, lr=1e-2, batch_size=3, workers=0, device="cpu")
+    fit(model, make(items[:6]), make(items[6:9]), cfg, tmp_path)
+    after = model.prior.state_dict()
+    assert any(not torch.equal(before[k], after[k]) for k in before)
