@@ -68,11 +68,9 @@ def study(run: Path, items, steps: int) -> dict[str, dict[str, float]]:
 
 def priorfit_alpha(c: priorfit.Collected, blur: float, prior, flip: bool) -> float:
     """Mean mixing weight the gate gives the left-out images (how much prior they get)."""
-    from sspnet.decoder import gaussian_blur
     from sspnet.prior import box_mask
 
-    sm = c.raw if not flip else 0.5 * (c.raw + c.raw_flip)
-    sm = gaussian_blur(sm, blur / priorfit.FIT_SCALE)
+    sm = priorfit.predict(c, blur, None, flip)  # the network's maps before the prior
     mask = box_mask(c.boxes, len(c.names), tuple(sm.shape[-2:]), sm.device)
     return float(prior.weight(sm, mask, c.feats).mean())
 

@@ -24,7 +24,7 @@ from bench_peers import SHARED, codecs_for, held_out_images
 from scipy.stats import spearmanr
 
 from sspcodec.codecs import PrunedCodec, fixed_priority
-from sspcodec.quality import weighted_psnr
+from sspcodec.quality import weighted_mse, weighted_psnr
 from sspnet.zoo import load_model
 
 SCORES = {
@@ -32,11 +32,6 @@ SCORES = {
     "SSM-weighted squared error": "ssm_mse",
     "SM_r-weighted squared error": "sal_mse",
 }
-
-
-def weighted_mse(ref: np.ndarray, dec: np.ndarray, w: np.ndarray) -> float:
-    err = ((ref.astype(np.float64) - dec.astype(np.float64)) ** 2).mean(2)
-    return float((err * w).sum() / max(float(w.sum()), 1e-12))
 
 
 def main() -> None:

@@ -86,14 +86,15 @@ def study(run: Path, items, n_images: int) -> dict[str, dict[str, list[float]]]:
         sm_b = maps.saliency_map(fix[half], item.shape)
         human = letterbox(maps.shift_map(sm_b, sm_a), size)[0]
         sm_r_gt = letterbox(get_saliency_map(item), size)[0]
+        as_input = lambda a: torch.from_numpy(a[None]).permute(0, 3, 1, 2).float().div(255)  # noqa: E731
+        with torch.inference_mode():
+            sm_r = model.saliency(as_input(pristine), "r")
         for kind in ("jpeg10", "blur", "recolour"):
             dist, _ = letterbox(distort(rgb, kind), size)
             synth_d = synthesize_distorted_saliency(sm_r_gt, pristine, dist, level=3)
             synth = maps.shift_map(synth_d, sm_r_gt)
-            x = torch.from_numpy(np.stack([pristine, dist])).permute(0, 3, 1, 2).float().div(255)
             with torch.inference_mode():
-                sm = model.saliency(x, "r")
-                sm_r, sm_d = sm[:1], model.saliency(x[1:], "d")
+                sm_d = model.saliency(as_input(dist), "d")
             for blur, spread in SETTINGS:
                 model.config = replace(base, shift_blur=blur, shift_spread=spread)
                 ssm = model.shift(sm_d, sm_r)[0, 0].float().numpy()

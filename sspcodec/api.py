@@ -38,7 +38,7 @@ from .backends.markers import insert_metadata, metadata_segments
 from .io import DEFAULT_MAX_PIXELS, decode_jpeg, read_image
 from .options import Budget, CompressError, check_max_pixels, check_request
 from .quant import luma_block_shape
-from .quant.rdprune import base_dct
+from .quant.rdprune import base_dct, fit_quality
 from .search import (
     DEFAULT_FAMILIES,
     Allocation,
@@ -257,25 +257,14 @@ class Encoder:
     def plain_at_bytes(self, rgb: np.ndarray, target: int) -> PlainJpeg:
         """Highest integer quality whose plain JPEG fits `target` bytes: bisection (~7 encodes),
         then a look at the next qualities, since size is not strictly monotonic in quality."""
-        lo, hi, best = 1, 100, None
-        while lo <= hi:
-            q = (lo + hi) // 2
-            data = self.plain(rgb, q)
-            if len(data) <= target:
-                best, lo = PlainJpeg(q, data), q + 1
-            else:
-                hi = q - 1
+        best = fit_quality(lambda q: self.plain(rgb, q), target, largest_file=False)
         if best is None:
             need = len(self.plain(rgb, 1))
             raise CompressError(
                 f"a budget of {target} bytes is too small for this image: "
                 f"even a plain quality-1 JPEG needs {need} bytes"
             )
-        for q in range(best.quality + 1, min(best.quality + 4, 101)):
-            data = self.plain(rgb, q)
-            if len(data) <= target:
-                best = PlainJpeg(q, data)
-        return best
+        return PlainJpeg(*best)
 
     def compress(
         self,

@@ -17,17 +17,22 @@ def weighted_psnr(reference: np.ndarray, distorted: np.ndarray, weights: np.ndar
     """PSNR in dB with per-pixel weights w (e.g. a human saliency map):
     10 log10(255^2 / (sum_p w_p * mse_p / sum_p w_p)), mse_p averaged over channels.
     Measures quality where people look; uniform weights give plain PSNR."""
+    mse = weighted_mse(reference, distorted, weights)
+    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
+
+
+def weighted_mse(reference: np.ndarray, distorted: np.ndarray, weights: np.ndarray | None) -> float:
+    """sum_p w_p * mse_p / sum_p w_p, mse_p the squared error averaged over channels (plain MSE
+    without weights): the error where the weights say it matters."""
     err = (reference.astype(np.float64) - distorted.astype(np.float64)) ** 2
     if err.ndim == 3:
         err = err.mean(axis=2)
     if weights is None:
-        mse = float(err.mean())
-    else:
-        w = np.asarray(weights, np.float64)
-        if w.shape != err.shape:
-            raise ValueError(f"weights {w.shape} != image {err.shape}")
-        mse = float((w * err).sum() / max(w.sum(), 1e-12))
-    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
+        return float(err.mean())
+    w = np.asarray(weights, np.float64)
+    if w.shape != err.shape:
+        raise ValueError(f"weights {w.shape} != image {err.shape}")
+    return float((w * err).sum() / max(w.sum(), 1e-12))
 
 
 def ssimulacra2_score(reference: np.ndarray, distorted: np.ndarray) -> float:

@@ -102,7 +102,8 @@ class SSPNet(nn.Module):
         sm = gaussian_blur(decoder(feats, size), self.config.output_blur)
         if self.prior is None:
             return sm
-        return self.prior(sm, boxes, feats[2].float().mean((2, 3)))
+        scene = feats[2].float().mean((2, 3)) if self.prior.gate_image is not None else None
+        return self.prior(sm, boxes, scene)
 
     def forward(
         self, pristine: torch.Tensor, distorted: torch.Tensor, boxes: Sequence[Box] | None = None

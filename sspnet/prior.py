@@ -69,8 +69,12 @@ class SaliencyPrior(nn.Module):
         self.gate_stats = nn.Parameter(torch.zeros(N_MAP_STATS))
         self.gate_image = nn.Parameter(torch.zeros(image_features)) if image_features else None
 
-    def prior_map(self, boxes: Sequence[Box] | None, batch: int, size: tuple[int, int], device: torch.device):
-        """(B, 1, H, W) Gaussian on each image's box, peak 1 at its centre, zero outside it."""
+    def prior_map(
+        self, boxes: Sequence[Box] | None, batch: int, size: tuple[int, int], device: torch.device,
+        mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """(B, 1, H, W) Gaussian on each image's box, peak 1 at its centre, zero outside it
+        (`mask`: the boxes' `box_mask`, when the caller has it already)."""
         h, w = size
         boxes = list(boxes) if boxes is not None else [Box(0, 0, h, w)] * batch
         ys = torch.arange(h, device=device, dtype=torch.float32) + 0.5
@@ -82,7 +86,7 @@ class SaliencyPrior(nn.Module):
             v = (ys - b.top) / b.height - 0.5 - self.mu[1]
             g = torch.exp(-(v[:, None] ** 2) / (2 * sy**2) - (u[None, :] ** 2) / (2 * sx**2))
             maps.append(g)
-        return torch.stack(maps)[:, None] * box_mask(boxes, batch, size, device)
+        return torch.stack(maps)[:, None] * (box_mask(boxes, batch, size, device) if mask is None else mask)
 
     def weight(self, sm: torch.Tensor, mask: torch.Tensor, image_feats: torch.Tensor | None) -> torch.Tensor:
         """(B, 1, 1, 1) mixing weight a in (0, 1) for each map."""
@@ -96,7 +100,7 @@ class SaliencyPrior(nn.Module):
     ) -> torch.Tensor:
         b, size = sm.shape[0], tuple(sm.shape[-2:])
         mask = box_mask(boxes, b, size, sm.device)
-        prior = self.prior_map(boxes, b, size, sm.device)
+        prior = self.prior_map(boxes, b, size, sm.device, mask)
         a = self.weight(sm, mask, image_feats)
         peak = (sm.float() * mask).amax((1, 2, 3), keepdim=True)
         return (1 - a) * sm.float() + a * peak * prior

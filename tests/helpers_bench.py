@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import importlib.util
+import subprocess
+import time
 from pathlib import Path
 from types import ModuleType
 
@@ -15,3 +17,14 @@ def load_benchmark(name: str) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def start_until_output(cmd: list[str], out: Path, timeout: float) -> subprocess.Popen:
+    """Start *cmd* (a batch into *out*) and return it once its first .jpg is there, still running."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + timeout
+    while not list(out.glob("*.jpg")):
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, f"no output within {timeout:g} s"
+        time.sleep(0.05)
+    return proc

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers_bench import load_benchmark
+from helpers_bench import load_benchmark, start_until_output
 from test_cli_safety import assert_one_line_error, model_path, runner, write_photo  # noqa: F401 (fixture)
 
 from sspcodec.api import Encoder
@@ -178,12 +178,7 @@ def _start_batch(tmp_path: Path, model: Path) -> tuple[Path, Path, subprocess.Po
         write_photo(src / f"im{k}.png", k)
     cmd = [sys.executable, "-m", "sspcodec.cli", "batch", str(src), str(dst), "--model", str(model), "-q", "70",
            "-j", "2"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 180
-    while not list(dst.glob("*.jpg")):
-        assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() < deadline, "no output within 180 s"
-        time.sleep(0.05)
+    proc = start_until_output(cmd, dst, 180)
     return src, dst, proc, KB.children(proc.pid)
 
 

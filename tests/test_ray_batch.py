@@ -10,14 +10,12 @@ from __future__ import annotations
 import hashlib
 import json
 import signal
-import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
-from helpers_bench import load_benchmark
+from helpers_bench import load_benchmark, start_until_output
 from test_cli_safety import assert_one_line_error, model_path, runner, write_photo  # noqa: F401 (fixture)
 
 from sspcodec.batch import MANIFEST_NAME, run_batch
@@ -191,12 +189,7 @@ def test_sigint_stops_the_ray_batch_cleanly_and_a_rerun_finishes(model_path, tmp
         write_photo(src / f"im{k:02d}.png", seed=k, size=(256, 384))
     cmd = [sys.executable, "-m", "sspcodec.cli", "batch", str(src), str(out), "--model", str(model_path), "-q", "70",
            "-j", "2", "--engine", "ray"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    while not list(out.glob("*.jpg")):
-        assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() < deadline, "no output within 120 s"
-        time.sleep(0.05)
+    proc = start_until_output(cmd, out, 120)
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130, stderr

@@ -215,14 +215,16 @@ def fit_lambda(
 
 
 def fit_quality(
-    encode_at: Callable[[int], bytes], max_bytes: int, *, lo: int = 1, hi: int = 100, look_ahead: int = 3
+    encode_at: Callable[[int], bytes], max_bytes: int, *, lo: int = 1, hi: int = 100, look_ahead: int = 3,
+    largest_file: bool = True,
 ) -> tuple[int, bytes] | None:
     """Highest integer quality in [lo, hi] whose encoding fits *max_bytes*, and that encoding.
 
     Bisection (~7 encodes), then *look_ahead* qualities above the result are tried too, because
     file size is not strictly monotonic in quality. Integer qualities give discrete sizes, so the
-    result is the largest file <= the budget among those tried, not the budget itself. None if
-    even quality *lo* does not fit.
+    result is the largest file <= the budget among those tried (with ``largest_file=False``: the
+    highest quality that fits among them), not the budget itself. None if even quality *lo* does
+    not fit.
     """
     best: tuple[int, bytes] | None = None
     a, b = lo, hi
@@ -237,7 +239,7 @@ def fit_quality(
         return None
     for q in range(best[0] + 1, min(best[0] + look_ahead, hi) + 1):
         data = encode_at(q)
-        if len(data) <= max_bytes and len(data) > len(best[1]):
+        if len(data) <= max_bytes and (len(data) > len(best[1]) or not largest_file):
             best = (q, data)
     return best
 
