@@ -14,9 +14,10 @@ Images
 - Kodak (PNG, no fixations): PSNR, SSIMULACRA2 and butteraugli only.
 
 Codecs (sspcodec.codecs): turbo, mozjpeg (progressive + trellis, its defaults), jpegli (pyjpegli
-rewritten with optimised Huffman tables); sspcodec today (Encoder, turbo base, model-driven
-candidate search); and saliency-weighted RD pruning on a jpegli base (sspcodec.quant.rdprune,
-defaults dq=4, floor=0.05, min_freq=3) driven by: the model's predicted saliency (rd-model), a
+rewritten with optimised Huffman tables); sspcodec with its default settings (`sspcodec.Encoder()`:
+RD pruning on a jpegli base driven by the model, exactly what `sspcodec compress` writes); and
+saliency-weighted RD pruning on a jpegli base (sspcodec.quant.rdprune, its defaults: steps 0.70x
+the plain fit's, floor 0.05, min_freq 3, chroma gain 0.55) driven by: the model's predicted saliency (rd-model), a
 centre Gaussian fitted on the training split's fixations (rd-centre), a map built from half of
 the observers (rd-human-A, held-out images only), and uniform weights (rd-uniform, the control:
 RD pruning without any saliency).
@@ -103,16 +104,18 @@ def observer_halves(observer: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return a, ~a
 
 
-def held_out_images(roots: Sequence[Path], limit: int) -> tuple[list[BenchImage], object]:
-    """The held-out images (half size, with human maps) and a centre bias fitted on the train split."""
+def held_out_images(roots: Sequence[Path], limit: int, part: str = "test") -> tuple[list[BenchImage], object]:
+    """The held-out images (half size, with human maps) and a centre bias fitted on the train
+    split. *part*: "test" (the benchmark's images) or "val" (the split's validation images, for
+    choosing settings without looking at the test images)."""
     from sspnet.baselines import CenterBias
     from sspnet.experiments import read_saliency_items, split_holdout
     from sspnet.maps import saliency_map
 
     items = read_saliency_items(list(roots))
-    train, _, test = split_holdout(items, 0.2, 0.1, 0)
+    train, val, test = split_holdout(items, 0.2, 0.1, 0)
     out = []
-    for i in spread(test, limit):
+    for i in spread({"test": test, "val": val}[part], limit):
         item = items[i]
         rgb = half_size(np.asarray(Image.open(item.image_path).convert("RGB")))
         xy = scale_fixations(item.fixations.xy, item.shape, rgb.shape[:2])
@@ -485,7 +488,7 @@ def main() -> None:
     print("held-out images: Lanczos 1/2 size; human maps from the fixations scaled by the same factor "
           "(eq. 1 at the half size, sigma = 45/1920 of its width)")
     t_start = time.perf_counter()
-    encoder = Encoder(args.model, device="cpu", backend="turbo", method="search")
+    encoder = Encoder(args.model, device="cpu")  # the default settings: what `sspcodec compress` does
     n_held = max(args.limit, args.sweep_limit if args.sweep or args.strengths else 0)
     held, centre = held_out_images(args.data, n_held) if n_held else ([], None)
     if centre is None:

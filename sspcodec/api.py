@@ -80,17 +80,34 @@ def to_image_size(lowres: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return unletterbox(lowres, Box(0, 0, *lowres.shape), shape, lowres.shape).clip(0, 1)
 
 
-def psnr_streamed(reference: np.ndarray, decoded: np.ndarray, band: int = 1 << 20) -> float:
-    """`sspcodec.quality.psnr` summed exactly in integers over bands of about `band` values, so
-    no full-size float copy of a large image is ever made."""
+def psnr_streamed(
+    reference: np.ndarray, decoded: np.ndarray, weights: np.ndarray | None = None, band: int = 1 << 20
+) -> float:
+    """`sspcodec.quality.weighted_psnr` over bands of about `band` values, so no full-size float
+    copy of a large image is ever made. `weights` is a low-resolution map covering the image
+    (e.g. the model's SM_r): each pixel takes the weight of the cell it falls in. Without
+    weights it is `sspcodec.quality.psnr`, summed exactly in integers."""
     if reference.shape != decoded.shape:
         raise CompressError(f"a candidate decoded to {decoded.shape}, not the image's {reference.shape}")
+    h, w = reference.shape[:2]
+    channels = reference.size // (h * w)
     rows = max(1, band // max(1, reference[0].size))
-    sse = 0
-    for r in range(0, reference.shape[0], rows):
-        d = (reference[r : r + rows].astype(np.int64) - decoded[r : r + rows]).ravel()
-        sse += int(np.dot(d, d))
-    return float("inf") if sse == 0 else float(10 * np.log10(255.0**2 * reference.size / sse))
+    if weights is not None:
+        wmap = np.asarray(weights, np.float64)
+        row_of = np.arange(h) * wmap.shape[0] // h  # the weight cell of each pixel row / column
+        cols = wmap[:, np.arange(w) * wmap.shape[1] // w]
+    sse, total = 0.0, 0.0
+    for r in range(0, h, rows):
+        d = reference[r : r + rows].astype(np.int64) - decoded[r : r + rows]
+        if weights is None:
+            sse += int(np.dot(d.ravel(), d.ravel()))
+            continue
+        err = (d * d).reshape(d.shape[0], w, -1).sum(axis=2)
+        wb = cols[row_of[r : r + rows]]
+        sse += float((wb * err).sum())
+        total += float(wb.sum())
+    mse = sse / (h * w * channels) if weights is None else sse / max(total, 1e-300) / channels
+    return float("inf") if mse <= 0 else float(10 * np.log10(255.0**2 / mse))
 
 
 def _finite(m: np.ndarray, what: str) -> np.ndarray:
@@ -105,12 +122,15 @@ def _finite(m: np.ndarray, what: str) -> np.ndarray:
 
 @dataclass
 class Figures:
-    """Size and predicted shift of one encoding; `quality` is set for plain JPEGs."""
+    """Size and predicted shift of one encoding; `quality` is set for plain JPEGs.
+    `predicted_wpsnr`: PSNR (dB) with each pixel's squared error weighted by the model's
+    predicted saliency of the source, i.e. quality where people are predicted to look."""
 
     bytes: int
     bpp: float
     predicted_shift: float
     quality: float | None = None
+    predicted_wpsnr: float | None = None
 
 
 @dataclass(kw_only=True)
@@ -121,6 +141,8 @@ class CompressResult:
     bytes: int
     bpp: float
     predicted_shift: float
+    # dB: PSNR weighted by the model's predicted saliency of the source (as Figures.predicted_wpsnr)
+    predicted_wpsnr: float
     # per 8x8 luma block, libjpeg quality (rd: the pruned base's, the same in every block)
     quality_map: np.ndarray = field(repr=False)
     baseline: Figures  # a plain JPEG of (nearly) equal bytes, same back-end, same metadata
@@ -156,11 +178,22 @@ class CompressResult:
         b = self.baseline.predicted_shift
         return 1.0 - self.predicted_shift / b if b > 0 else 0.0
 
+    @property
+    def predicted_gain_db(self) -> float:
+        """predicted_wpsnr minus the plain JPEG's: the dB gained where people are predicted to look.
+        Unlike the mean predicted shift (noise-level between encodings of equal bytes), this ranks
+        encodings as real fixations do (docs/BENCHMARKS.md, benchmarks/shift_rank.py)."""
+        b = self.baseline.predicted_wpsnr
+        if b is None:
+            return float("nan")
+        return 0.0 if b == self.predicted_wpsnr else self.predicted_wpsnr - b  # inf - inf: identical
+
     def summary(self) -> dict[str, Any]:
         """JSON-ready figures (no arrays)."""
         return {
             "width": self.width, "height": self.height, "bytes": self.bytes, "bpp": round(self.bpp, 4),
-            "predicted_shift": self.predicted_shift, "quality_min": float(self.quality_map.min()),
+            "predicted_shift": self.predicted_shift, "predicted_wpsnr_db": _json_db(self.predicted_wpsnr),
+            "predicted_gain_db": _json_db(self.predicted_gain_db), "quality_min": float(self.quality_map.min()),
             "quality_max": float(self.quality_map.max()), "target": self.target,
             "baseline": asdict(self.baseline), "shift_reduction": round(self.shift_reduction, 4),
             "model_evaluations": self.model_evaluations, "seconds": round(self.seconds, 3),
@@ -170,6 +203,11 @@ class CompressResult:
         from .io import write_bytes_atomic
 
         return write_bytes_atomic(path, self.data)
+
+
+def _json_db(x: float) -> float | None:
+    """dB for JSON: rounded, None where infinite (a lossless encoding) or undefined."""
+    return round(float(x), 3) if np.isfinite(x) else None
 
 
 class _ShiftScorer:
@@ -197,6 +235,10 @@ class _ShiftScorer:
             ssms = self.model.shift_on_canvases(self.cache, canvases)
             scores += [Score(_finite(m, "shift map"), p) for m, p in zip(ssms, psnrs)]
         return scores
+
+    def weighted_psnr(self, data: bytes) -> float:
+        """PSNR of one encoding weighted by the predicted SM_r (no model evaluation: one decode)."""
+        return psnr_streamed(self.rgb, decode_jpeg(data), self.saliency)
 
 
 class Encoder:
@@ -372,10 +414,13 @@ def _result(found: SearchResult, meta: ImageMeta, target: str, scorer: _ShiftSco
     plain_bytes = len(plain.data) + len(data) - len(best.data)
     baseline = Figures(
         bytes=plain_bytes, bpp=plain_bytes * 8 / (h * w), predicted_shift=plain.shift, quality=found.plain_quality,
+        predicted_wpsnr=scorer.weighted_psnr(plain.data),
     )
+    same = best.data == plain.data
     return CompressResult(
         data=data, width=w, height=h, bytes=len(data), bpp=len(data) * 8 / (h * w),
-        predicted_shift=best.shift, quality_map=best.quality_map, baseline=baseline, target=target,
+        predicted_shift=best.shift, predicted_wpsnr=baseline.predicted_wpsnr if same else scorer.weighted_psnr(best.data),
+        quality_map=best.quality_map, baseline=baseline, target=target,
         model_evaluations=scorer.evaluations, seconds=seconds, saliency_lowres=scorer.saliency,
         ssm_lowres=best.ssm, baseline_ssm_lowres=plain.ssm, block_weights=found.block_weights,
     )

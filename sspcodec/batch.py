@@ -76,6 +76,7 @@ class BatchSummary:
     bytes_in: int = 0
     shift: float = 0.0
     shift_baseline: float = 0.0
+    gain_db: float = 0.0  # sum of predicted_gain_db (saliency-weighted PSNR vs the plain JPEG)
     interrupted: int | None = None  # the signal that stopped the run
     not_done: int = 0  # images left unencoded by the interruption
 
@@ -87,7 +88,8 @@ class BatchSummary:
             out.append(f"input {self.bytes_in / 1e6:.2f} MB -> output {self.bytes_out / 1e6:.2f} MB ({change})")
             out.append(
                 f"mean predicted shift {self.shift / self.done:.5f} vs {self.shift_baseline / self.done:.5f} "
-                f"for plain JPEGs of the same bytes ({self.bytes_baseline / 1e6:.2f} MB)"
+                f"for plain JPEGs of the same bytes ({self.bytes_baseline / 1e6:.2f} MB); "
+                f"mean {self.gain_db / self.done:+.2f} dB saliency-weighted PSNR vs them"
             )
         for path, why in self.failed:
             out.append(f"  failed: {path}: {why}")
@@ -557,6 +559,7 @@ class BatchRun:
         s.bytes_baseline += fig["baseline"]["bytes"]
         s.shift += fig["predicted_shift"]
         s.shift_baseline += fig["baseline"]["predicted_shift"]
+        s.gain_db += fig.get("predicted_gain_db") or 0.0  # None: lossless, nothing to gain
         self.progress.update()
 
     def fail(self, job: BatchJob, why: str) -> None:

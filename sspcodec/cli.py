@@ -116,13 +116,13 @@ def compress(
         typer.echo(json.dumps({"input": str(src), "output": str(out), **result.summary()}, indent=2))
     else:
         b = result.baseline
-        change = result.shift_reduction
-        words = f"{100 * abs(change):.1f}% {'less' if change >= 0 else 'more'} predicted shift with sspcodec"
         typer.echo(
-            f"{out}: {result.bytes / 1000:.1f} kB ({result.bpp:.3f} bpp), "
-            f"predicted shift {result.predicted_shift:.5f}\n"
-            f"plain JPEG q{b.quality:g} at {b.bytes / 1000:.1f} kB: predicted shift {b.predicted_shift:.5f} "
-            f"({words}; the model's own score, not a measure of quality)\n"
+            f"{out}: {result.bytes / 1000:.1f} kB ({result.bpp:.3f} bpp); "
+            f"plain JPEG q{b.quality:g} of the same budget: {b.bytes / 1000:.1f} kB\n"
+            f"where people are predicted to look (saliency-weighted PSNR): {result.predicted_wpsnr:.2f} dB vs "
+            f"{b.predicted_wpsnr:.2f} dB plain ({result.predicted_gain_db:+.2f} dB)\n"
+            f"predicted shift (mean SSM): {result.predicted_shift:.5f} vs {b.predicted_shift:.5f} plain "
+            f"(at equal bytes such differences are noise; the model's own score, not a measure of quality)\n"
             f"{result.model_evaluations} model evaluations, {result.seconds:.2f} s"
         )
         if report:

@@ -37,9 +37,10 @@ from PIL import Image
 
 from .backends import get_backend
 from .quant.rdprune import (
-    DEFAULT_DQ,
+    DEFAULT_CHROMA_GAIN,
     DEFAULT_FLOOR,
     DEFAULT_MIN_FREQ,
+    DEFAULT_STEP_RATIO,
     fit_quality,
     plain_encoder,
     prune_to_budget,
@@ -173,15 +174,17 @@ class PrunedCodec(Codec):
         priority: PriorityFn,
         *,
         base: str = "jpegli",
-        dq: int = DEFAULT_DQ,
+        ratio: float = DEFAULT_STEP_RATIO,
         floor: float = DEFAULT_FLOOR,
         min_freq: int = DEFAULT_MIN_FREQ,
+        chroma_gain: float = DEFAULT_CHROMA_GAIN,
         strength: float = 1.0,
     ) -> None:
         self.name = name
         self.priority = priority
         self.base = base
-        self.options = {"dq": dq, "floor": floor, "min_freq": min_freq, "strength": strength}
+        self.options = {"ratio": ratio, "floor": floor, "min_freq": min_freq, "chroma_gain": chroma_gain,
+                        "strength": strength}
 
     def encode(self, rgb: np.ndarray, quality: int) -> bytes:
         return self.encode_to_bytes(rgb, len(plain_encoder(rgb, self.base)(quality))).data

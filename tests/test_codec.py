@@ -75,7 +75,7 @@ def test_default_is_rd_on_jpegli_within_one_percent_of_plain_q85(encoder):
     assert 0.99 * len(plain) <= r.bytes <= len(plain)
     assert r.data != plain  # pruned, not the plain JPEG
     assert r.data[:2] == b"\xff\xd8" and r.data[-2:] == b"\xff\xd9"
-    assert r.quality_map.shape == (15, 22) and np.all(r.quality_map == 89)  # one q85+4 table everywhere
+    assert r.quality_map.shape == (15, 22) and np.all(r.quality_map == 90)  # one table: steps <= 0.7x q85's
     assert r.model_evaluations == 3  # SM_r, the plain JPEG's SSM, the output's SSM
     assert r.predicted_shift == pytest.approx(float(r.ssm_lowres.mean()))
     assert _decode(r.data).shape == rgb.shape
@@ -117,7 +117,36 @@ def test_strength_zero_is_the_plain_base_file(encoder):
         r = weak.compress(rgb, **opts)
         assert r.data == weak.plain(rgb, r.baseline.quality)
         assert r.bytes == r.baseline.bytes and r.predicted_shift == r.baseline.predicted_shift
+        assert r.predicted_gain_db == 0.0 and r.predicted_wpsnr == r.baseline.predicted_wpsnr
     assert Encoder(encoder.model, strength=0.5).compress(rgb).data != r.data
+
+
+def test_predicted_wpsnr_weights_the_error_by_the_predicted_saliency():
+    encoder = Encoder("default", device="cpu")  # the shipped model: a saliency map with a shape
+    rgb = np.asarray(Image.open(ASTRONAUT).convert("RGB"))[:200, :300].copy()
+    r = encoder.compress(rgb)
+    sm = r.saliency  # SM_r at the image's size (the figure weights by its low-resolution cells)
+    for data, got in ((r.data, r.predicted_wpsnr), (encoder.plain(rgb, 85), r.baseline.predicted_wpsnr)):
+        assert got == pytest.approx(weighted_psnr(rgb, _decode(data), sm), abs=0.15)
+        assert got != pytest.approx(weighted_psnr(rgb, _decode(data), None), abs=0.05)  # not plain PSNR
+    assert r.predicted_gain_db == pytest.approx(r.predicted_wpsnr - r.baseline.predicted_wpsnr)
+    assert r.predicted_gain_db > 0.2  # the reallocation gains where the model says people look
+    fig = json.loads(json.dumps(r.summary()))
+    assert fig["predicted_gain_db"] == pytest.approx(r.predicted_gain_db, abs=1e-3)
+
+
+def test_psnr_streamed_matches_weighted_psnr():
+    from sspcodec.api import psnr_streamed
+
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 256, (97, 131, 3), dtype=np.uint8)
+    b = np.clip(a + rng.integers(-9, 10, a.shape), 0, 255).astype(np.uint8)
+    cells = rng.random((12, 17))
+    full = cells[np.arange(97) * 12 // 97][:, np.arange(131) * 17 // 131]  # each pixel's cell
+    assert psnr_streamed(a, b, cells, band=1000) == pytest.approx(weighted_psnr(a, b, full), abs=1e-9)
+    assert psnr_streamed(a, b, band=999) == pytest.approx(weighted_psnr(a, b, None), abs=1e-9)
+    assert psnr_streamed(a, b, np.ones((3, 3))) == pytest.approx(psnr_streamed(a, b), abs=1e-9)
+    assert psnr_streamed(a, a, cells) == float("inf")
 
 
 @pytest.mark.parametrize("bad", [1.5, -0.1, float("nan"), True, "1"])
@@ -285,8 +314,8 @@ def test_cli_compress_json_and_report(tmp_path, model_path):
     assert res.exit_code == 0, res.output
     fig = json.loads(res.output)
     assert fig["bytes"] == out.stat().st_size
-    assert {"bytes", "bpp", "predicted_shift", "baseline", "model_evaluations"} <= set(fig)
-    assert {"bytes", "bpp", "predicted_shift", "quality"} <= set(fig["baseline"])
+    assert {"bytes", "bpp", "predicted_shift", "predicted_gain_db", "baseline", "model_evaluations"} <= set(fig)
+    assert {"bytes", "bpp", "predicted_shift", "quality", "predicted_wpsnr"} <= set(fig["baseline"])
     assert Image.open(rep).size[0] > 600  # three panels side by side
 
 

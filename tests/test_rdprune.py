@@ -11,15 +11,20 @@ from PIL import Image
 
 from sspcodec.backends import get_backend, read_dct
 from sspcodec.quant.rdprune import (
-    base_step,
+    DEFAULT_CHROMA_GAIN,
+    base_dct,
     block_weights,
+    check_refinement,
     encode_pruned,
+    finer_quality,
     fit_lambda,
     fit_quality,
     frequency_mask,
     plain_encoder,
+    plane_weights,
     prune,
     prune_to_budget,
+    quant_step,
     rd_scores,
 )
 
@@ -48,11 +53,45 @@ def _left_half(shape: tuple[int, int]) -> np.ndarray:
 
 # -- pure pieces ----------------------------------------------------------------------------
 
-def test_base_step_scales_with_strength():
-    assert base_step(4, 1.0) == 4 and base_step(4, 0.0) == 0 and base_step(4, 0.5) == 2 and base_step(4, 0.3) == 1
-    for bad in ((4, 1.5), (4, -0.1), (-1, 1.0)):
+def test_finer_quality_is_the_first_quality_with_the_ratio_of_steps():
+    def step(q):  # IJG-like: halves from q50 to q75
+        return 200.0 - 2.0 * q
+
+    assert finer_quality(step, 50, 0.5, 1.0) == 75  # step 100 -> 50
+    assert finer_quality(step, 50, 0.5, 0.0) == 50  # strength 0: the plain quality itself
+    assert finer_quality(step, 50, 1.0, 1.0) == 50
+    assert finer_quality(step, 50, 0.25, 0.5) == 75  # 0.25 ** 0.5 = 0.5
+    assert finer_quality(step, 70, 0.9, 1.0) == 73  # 60 -> <= 54
+    assert finer_quality(step, 95, 0.1, 1.0) == 100  # nothing fine enough: the finest
+    for bad in ((0.7, 1.5), (0.7, -0.1), (0.0, 1.0), (1.2, 1.0)):
         with pytest.raises(ValueError):
-            base_step(*bad)
+            check_refinement(*bad)
+
+
+@needs_jpegli
+def test_quant_step_reads_the_base_tables():
+    steps = [quant_step("jpegli", q) for q in (30, 50, 70, 85, 95)]
+    assert all(a > b for a, b in zip(steps, steps[1:]))  # finer with quality
+    photo = np.asarray(Image.open(ASTRONAUT).convert("RGB"))[:64, :96]
+    for q in (70, 85):  # a real image's table at q is the tiny grey probe's
+        assert read_dct(get_backend("jpegli").encode(photo, q)).planes[0].qt.mean() == pytest.approx(
+            quant_step("jpegli", q))
+    assert quant_step("turbo", 75) / quant_step("turbo", 50) == pytest.approx(0.5, rel=0.02)  # IJG scaling
+
+
+@needs_jpegli
+def test_chroma_weights_count_the_luma_blocks_they_cover():
+    photo = np.asarray(Image.open(ASTRONAUT).convert("RGB"))[:64, :96]
+    dct = base_dct(photo, 85)
+    assert dct.chroma_factor == (2, 2)
+    luma = np.ones(dct.luma_grid)
+    luma[:, : luma.shape[1] // 2] = 0.5
+    w = plane_weights(dct, luma)
+    assert np.allclose(w[0], luma)
+    for c in w[1:]:  # each chroma block covers 2x2 luma blocks of one half
+        assert np.allclose(c[:, : c.shape[1] // 2], 0.5 * 4 * DEFAULT_CHROMA_GAIN)
+        assert np.allclose(c[:, c.shape[1] // 2 :], 4 * DEFAULT_CHROMA_GAIN)
+    assert np.allclose(plane_weights(dct, luma, chroma_gain=0.25)[1], w[1] / (4 * DEFAULT_CHROMA_GAIN))
 
 
 def test_block_weights_floor_peak_and_padding():
@@ -146,7 +185,7 @@ def test_fits_budget_within_one_percent(photo):
 def test_dc_and_low_frequencies_untouched_only_zeros_added(photo):
     budget = len(plain_encoder(photo)(80))
     r = prune_to_budget(photo, _left_half(photo.shape[:2]), budget)
-    assert r.base_quality == r.plain_quality + 4 and r.lam > 0
+    assert r.base_quality > r.plain_quality and r.lam > 0
     base = read_dct(get_backend("jpegli").encode(photo, r.base_quality))
     out = read_dct(r.data)
     low = ~frequency_mask(3)
@@ -190,8 +229,11 @@ def test_salient_half_keeps_more_coefficients(photo):
 def test_strength_scales_the_reallocation(photo):
     prio = _left_half(photo.shape[:2])
     budget = len(plain_encoder(photo)(85))
-    weak, strong = (prune_to_budget(photo, prio, budget, strength=s) for s in (0.5, 1.0))
-    assert weak.base_quality - weak.plain_quality == 2 and strong.base_quality - strong.plain_quality == 4
+    weak, strong = (prune_to_budget(photo, prio, budget, ratio=0.7, strength=s) for s in (0.5, 1.0))
+    assert weak.plain_quality == strong.plain_quality < weak.base_quality < strong.base_quality
+    for r, s in ((weak, 0.5), (strong, 1.0)):  # the first quality whose steps are 0.7 ** s as large
+        target = 0.7**s * quant_step("jpegli", r.plain_quality)
+        assert quant_step("jpegli", r.base_quality) <= target < quant_step("jpegli", r.base_quality - 1)
     assert weak.lam < strong.lam  # a coarser base needs less pruning to fit
     with pytest.raises(ValueError):
         prune_to_budget(photo, prio, budget, floor=1.5)
