@@ -416,10 +416,10 @@ def _result(found: SearchResult, meta: ImageMeta, target: str, scorer: _ShiftSco
         bytes=plain_bytes, bpp=plain_bytes * 8 / (h * w), predicted_shift=plain.shift, quality=found.plain_quality,
         predicted_wpsnr=scorer.weighted_psnr(plain.data),
     )
-    same = best.data == plain.data
+    wpsnr = baseline.predicted_wpsnr if best.data == plain.data else scorer.weighted_psnr(best.data)
     return CompressResult(
         data=data, width=w, height=h, bytes=len(data), bpp=len(data) * 8 / (h * w),
-        predicted_shift=best.shift, predicted_wpsnr=baseline.predicted_wpsnr if same else scorer.weighted_psnr(best.data),
+        predicted_shift=best.shift, predicted_wpsnr=wpsnr,
         quality_map=best.quality_map, baseline=baseline, target=target,
         model_evaluations=scorer.evaluations, seconds=seconds, saliency_lowres=scorer.saliency,
         ssm_lowres=best.ssm, baseline_ssm_lowres=plain.ssm, block_weights=found.block_weights,
