@@ -35,10 +35,11 @@ from sspnet.preprocess import Box, unletterbox
 
 from .backends import get_backend
 from .backends.markers import insert_metadata, metadata_segments
+from .backends.progressive import smallest_form
 from .io import DEFAULT_MAX_PIXELS, decode_jpeg, read_image
 from .options import Budget, CompressError, check_max_pixels, check_request
 from .quant import luma_block_shape
-from .quant.rdprune import base_dct, fit_quality
+from .quant.rdprune import fit_quality, plain_encoder
 from .search import (
     DEFAULT_FAMILIES,
     Allocation,
@@ -221,6 +222,7 @@ class _ShiftScorer:
         self.cache = model.prepare(rgb)
         self.saliency = _finite(self.cache.saliency_crop(), "saliency")  # SM_r, model resolution
         self.evaluations = 1
+        self._wpsnr: dict[int, float] = {}
 
     def __call__(self, datas: Sequence[bytes]) -> list[Score]:
         self.evaluations += len(datas)
@@ -237,8 +239,12 @@ class _ShiftScorer:
         return scores
 
     def weighted_psnr(self, data: bytes) -> float:
-        """PSNR of one encoding weighted by the predicted SM_r (no model evaluation: one decode)."""
-        return psnr_streamed(self.rgb, decode_jpeg(data), self.saliency)
+        """PSNR of one encoding weighted by the predicted SM_r (no model evaluation: one decode,
+        remembered for the last few encodings)."""
+        key = hash(data)
+        if key not in self._wpsnr:
+            self._wpsnr[key] = psnr_streamed(self.rgb, decode_jpeg(data), self.saliency)
+        return self._wpsnr[key]
 
 
 class Encoder:
@@ -255,6 +261,8 @@ class Encoder:
     `max_psnr_drop`, `keep_dc`) makes the encoding. `max_psnr_drop` (dB) guards global fidelity
     in the search: a candidate whose PSNR falls more than this below the plain JPEG's is not
     chosen. `keep_dc=False` reproduces the search outputs of the encoder before the DC fix.
+    `guard` (rd): return the plain JPEG when the pruned one is worse where people are predicted
+    to look (its saliency-weighted PSNR is lower).
     """
 
     def __init__(
@@ -271,8 +279,10 @@ class Encoder:
         keep_dc: bool = True,
         method: str = DEFAULT_METHOD,
         strength: float = 1.0,
+        guard: bool = True,
     ):
         self.method = check_method(method)
+        self.guard = guard
         strength = check_strength(strength)
         self.backend = get_backend(METHOD_BACKENDS[self.method] if backend is None else backend)
         if not self.backend.supports_dct:
@@ -289,17 +299,21 @@ class Encoder:
         self.batch_size = batch_size
 
     # -- plain JPEG, the reference every figure is compared with --
-    def plain(self, rgb: np.ndarray, quality: int) -> bytes:
+    def plain(self, rgb: np.ndarray, quality: int, progressive: bool = True) -> bytes:
         """The back-end's plain JPEG with optimised Huffman tables; for rd, its DCT rewritten as
-        the pruned output is (baseline, 1 component for grey pixels), so both compare fairly."""
+        the pruned output is (1 component for grey pixels; progressive where that is smaller,
+        as cjpegli writes), so both compare fairly."""
         if self.method == "rd":
-            return base_dct(rgb, int(quality), self.backend.name).write(optimize=True)
+            return plain_encoder(rgb, self.backend.name, progressive)(int(quality))
         return self.backend.encode(rgb, int(quality), optimize=True)
 
     def plain_at_bytes(self, rgb: np.ndarray, target: int) -> PlainJpeg:
         """Highest integer quality whose plain JPEG fits `target` bytes: bisection (~7 encodes),
-        then a look at the next qualities, since size is not strictly monotonic in quality."""
-        best = fit_quality(lambda q: self.plain(rgb, q), target, largest_file=False)
+        then a look at the next qualities, since size is not strictly monotonic in quality. The
+        fit uses baseline sizes (no re-coding per try), then the winner is re-coded where smaller."""
+        best = fit_quality(lambda q: self.plain(rgb, q, progressive=False), target, largest_file=False)
+        if best is not None and self.method == "rd":
+            best = (best[0], smallest_form(best[1]))
         if best is None:
             need = len(self.plain(rgb, 1))
             raise CompressError(
@@ -362,7 +376,18 @@ class Encoder:
         else:
             target, plain = self._budget_bytes(budget, pixels, overhead)
             found = self.search.run(pixels, prio, target, plain, scorer)
+            found = self._guard(found, scorer)
         return _result(found, carried, budget.describe(), scorer, time.perf_counter() - t0)
+
+    def _guard(self, found: SearchResult, scorer: _ShiftScorer) -> SearchResult:
+        """rd: the plain JPEG instead of a pruned output that is worse where people are predicted
+        to look (saliency-weighted PSNR below the plain one's, which has at least as many bytes).
+        Happens on very smooth images (e.g. upscaled ones), where the finer base buys little."""
+        if not self.guard or self.method != "rd" or found.best.data == found.plain.data:
+            return found
+        if scorer.weighted_psnr(found.best.data) >= scorer.weighted_psnr(found.plain.data):
+            return found
+        return SearchResult(found.plain, found.plain, found.plain_quality)
 
     def _budget_bytes(self, budget: Budget, pixels: np.ndarray, overhead: int = 0) -> tuple[int, PlainJpeg]:
         """Bytes of a size budget for the image data, and the plain JPEG that sets them (a quality

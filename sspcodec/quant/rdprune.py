@@ -17,7 +17,9 @@ lowest frequencies are never touched, which keeps the global structure (and SSIM
 the base. lambda is log-bisected so that the real file, written with optimised Huffman tables,
 lands within ``tol`` below the budget (equal scores get a fixed 2% pseudo-random tie-break, so
 the size does not jump when lambda crosses many identical scores). The output is one standard
-baseline JPEG.
+JPEG: baseline, or its lossless progressive re-coding where that is smaller
+(:mod:`sspcodec.backends.progressive`; then lambda is refitted once to spend the bytes it freed).
+The plain reference is made the same way, so the two compare like for like.
 
 ``strength`` in [0, 1] scales the reallocation through the base's refinement: the base's steps
 are ``ratio ** strength`` times the plain fit's (the first quality at or below that), so strength 0
@@ -47,6 +49,7 @@ import numpy as np
 
 from ..backends import as_encoder_input, get_backend
 from ..backends.dct import DctJpeg, read_dct
+from ..backends.progressive import smallest_form
 from .qmaps import luma_to_chroma_grid
 
 DEFAULT_BASE = "jpegli"
@@ -218,20 +221,24 @@ def fit_lambda(
     lo: float = LAMBDA_LO,
     hi: float = LAMBDA_HI,
     max_writes: int = MAX_WRITES,
+    try_zero: bool = True,
 ) -> LambdaFit | None:
     """Log-bisect lambda until ``write(lambda)`` is within *tol* below *target_bytes*.
 
     Size falls (nearly) monotonically with lambda. Returns the largest fitting write seen: at
-    once if ``write(0)`` (nothing pruned) fits, else after the bisection stops at the tolerance
+    once if ``write(0)`` (nothing pruned; not tried with ``try_zero=False``) fits, else after the
+    bisection stops at the tolerance
     after *max_writes* writes or when the bracket has collapsed onto a jump in size; None if no
     lambda up to *hi* fits.
     """
     if target_bytes <= 0:
         raise ValueError(f"target_bytes must be positive, got {target_bytes}")
-    data = write(0.0)
-    writes = 1
-    if len(data) <= target_bytes:
-        return LambdaFit(data, 0.0, writes)
+    writes = 0
+    if try_zero:
+        data = write(0.0)
+        writes = 1
+        if len(data) <= target_bytes:
+            return LambdaFit(data, 0.0, writes)
     best: LambdaFit | None = None
     while writes < max_writes and hi / lo > 1.0001:
         mid = math.sqrt(lo * hi)
@@ -308,10 +315,13 @@ def base_dct(pixels: np.ndarray, quality: int, base: str = DEFAULT_BASE) -> DctJ
     return dct.luma_only() if px.shape[2] == 1 else dct
 
 
-def plain_encoder(rgb: np.ndarray, base: str = DEFAULT_BASE) -> Callable[[int], bytes]:
-    """quality -> the base encoder's JPEG, rewritten losslessly as baseline with optimised
-    Huffman tables (what the pruned output is written as, so the two compare fairly)."""
+def plain_encoder(rgb: np.ndarray, base: str = DEFAULT_BASE, progressive: bool = True) -> Callable[[int], bytes]:
+    """quality -> the base encoder's JPEG, rewritten losslessly with optimised Huffman tables,
+    as baseline or (*progressive*, where smaller) progressive scans: what the pruned output is
+    written as, so the two compare fairly."""
     pixels = as_encoder_input(rgb)
+    if progressive:
+        return lambda q: smallest_form(base_dct(pixels, q, base).write(optimize=True))
     return lambda q: base_dct(pixels, q, base).write(optimize=True)
 
 
@@ -327,6 +337,7 @@ def prune_to_budget(
     chroma_gain: float = DEFAULT_CHROMA_GAIN,
     strength: float = 1.0,
     tol: float = DEFAULT_TOLERANCE,
+    progressive: bool = True,
     plain: tuple[int, bytes] | None = None,
     raise_with: np.ndarray | None = None,
     raise_mix: float = 1.0,
@@ -343,7 +354,7 @@ def prune_to_budget(
     check_refinement(ratio, strength)
     if not 0.0 <= floor <= 1.0:
         raise ValueError(f"floor must be in [0, 1], got {floor}")
-    fit = plain if plain is not None else fit_quality(plain_encoder(pixels, base), int(target_bytes))
+    fit = plain if plain is not None else fit_quality(plain_encoder(pixels, base, progressive), int(target_bytes))
     if fit is None:
         raise ValueError(f"a budget of {target_bytes} bytes is too small: a plain {base} q1 JPEG does not fit")
     q_plain, plain_data = fit
@@ -363,7 +374,27 @@ def prune_to_budget(
     found = fit_lambda(write, int(target_bytes), tol=tol)
     if found is None:
         return PrunedJpeg(plain_data, q_plain, q_plain, 0.0, writes)
-    return PrunedJpeg(found.data, q_plain, q_base, found.lam, found.writes, weights=luma)
+    data, lam = found.data, found.lam
+    if progressive:
+        data, lam = _progressive_refit(write, found, int(target_bytes), tol)
+    return PrunedJpeg(data, q_plain, q_base, lam, writes, weights=luma)
+
+
+def _progressive_refit(
+    write: Callable[[float], bytes], found: LambdaFit, target: int, tol: float
+) -> tuple[bytes, float]:
+    """The smaller form of the fitted write; when progressive coding saved bytes, lambda is
+    bisected again (between found.lam / 4 and found.lam, at most 10 writes) on the size of the
+    smaller form, to spend the bytes it freed. Its saving varies with lambda, so the fit is on
+    the real re-coded size, not a scaled target."""
+    small = smallest_form(found.data)
+    if len(small) >= len(found.data) or found.lam <= 0:
+        return small, found.lam
+    again = fit_lambda(lambda lam: smallest_form(write(lam)), target, tol=tol, lo=found.lam / 4, hi=found.lam,
+                       max_writes=10, try_zero=False)
+    if again is None or len(again.data) <= len(small):
+        return small, found.lam
+    return again.data, again.lam
 
 
 def encode_pruned(rgb: np.ndarray, priority: np.ndarray, target_bytes: int, **options: Any) -> bytes:
