@@ -26,9 +26,10 @@ app = typer.Typer(
     help=(
         "Smaller JPEGs that do not pull the eye to compression artifacts.\n\n"
         "sspcodec predicts where a viewer looks (SSPNet) and where a distortion would move that "
-        "attention, then spends the bytes there. The output is one standard baseline JPEG.\n\n"
+        "attention, then spends the bytes there. The output is one standard JPEG (progressive "
+        "where that is smaller) that every decoder reads.\n\n"
         "Examples:\n\n"
-        "  sspcodec compress photo.png                      # bytes of a plain q85 JPEG, least shift\n\n"
+        "  sspcodec compress photo.png                      # bytes of a plain jpegli q85 JPEG\n\n"
         "  sspcodec compress photo.png --max-bytes 150KB --report r.png\n\n"
         "  sspcodec batch photos/ encoded/ --workers 2\n\n"
         "  sspcodec batch s3://bucket/photos s3://bucket/encoded --engine ray --address auto --workers 64\n\n"
