@@ -162,6 +162,16 @@ def test_psnr_streamed_matches_weighted_psnr():
     assert psnr_streamed(a, a, cells) == float("inf")
 
 
+def test_rd_plain_reference_at_bytes_counts_the_recoded_size(encoder):
+    """The plain reference of a byte budget is fitted on baseline sizes, then re-coded: a finer
+    quality whose re-coded (smaller) form fits must win, or the reference under-spends."""
+    rgb = _photo(seed=5)
+    target = len(encoder.plain(rgb, 80)) + 10  # q80 re-coded fits; its baseline form may not
+    ref = encoder.plain_at_bytes(rgb, target)
+    assert ref.quality == 80 and ref.data == encoder.plain(rgb, 80)
+    assert len(encoder.plain(rgb, 81)) > target
+
+
 @pytest.mark.parametrize("bad", [1.5, -0.1, float("nan"), True, "1"])
 def test_strength_and_method_are_checked(encoder, bad):
     with pytest.raises(CompressError, match="strength"):
