@@ -30,7 +30,7 @@ from sspnet.zoo import load_model
 SCORES = {
     "mean SSM (predicted shift)": "shift",
     "SSM-weighted squared error": "ssm_mse",
-    "SM_r-weighted squared error": "sal_mse",
+    "SM_r-weighted squared error (= -predicted_wpsnr, the reported figure)": "sal_mse",
 }
 
 

@@ -6,8 +6,9 @@ needs from the pristine side) -> the budget (:class:`Budget`) -> a priority map 
 source's ICC profile and EXIF (orientation 1) unless `strip`, greyscale if the source is.
 
 Methods: ``"rd"`` (the default; :class:`~sspcodec.search.RdPruning`): saliency-weighted RD pruning
-of a finer jpegli JPEG, weights raised where the plain JPEG is predicted to shift attention: one
-encoding, three model evaluations. ``"search"`` (:class:`~sspcodec.search.CandidateSearch`,
+of a finer jpegli JPEG by the predicted saliency (optionally raised where the plain JPEG is
+predicted to shift attention), guarded by the model's saliency-weighted PSNR against the plain
+JPEG: one encoding, three model evaluations. ``"search"`` (:class:`~sspcodec.search.CandidateSearch`,
 libjpeg-turbo by default): candidate quality maps scored by predicted shift. On held-out images
 the rd method wins where people look at equal bytes (docs/BENCHMARKS.md).
 

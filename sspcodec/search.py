@@ -15,9 +15,9 @@ least predicted shift:
 The search space is small on purpose; :class:`CandidateSearch` is the class to read or replace.
 
 :class:`RdPruning` is the other method (the encoder's default): one saliency-weighted RD-pruned
-encoding of a finer base at the budget (:mod:`sspcodec.quant.rdprune`), weights raised where the
-plain JPEG is predicted to pull attention; it has the same ``run`` interface, so the encoder
-treats both alike.
+encoding of a finer base at the budget (:mod:`sspcodec.quant.rdprune`), weights from the
+allocation's map (raised where the plain JPEG is predicted to pull attention when ``shift_mix``
+> 0; off by default); it has the same ``run`` interface, so the encoder treats both alike.
 """
 
 from __future__ import annotations
