@@ -20,7 +20,8 @@ def render_report(original: np.ndarray, result: CompressResult) -> np.ndarray:
     kb = lambda n: f"{n / 1000:.1f} kB"  # noqa: E731
     panels = [
         (original, f"input {result.width}x{result.height} px"),
-        (out, f"sspcodec: {kb(result.bytes)}, {result.bpp:.3f} bpp\npredicted shift {result.predicted_shift:.5f}"),
+        (out, f"sspcodec: {kb(result.bytes)}, {result.bpp:.3f} bpp\n"
+              f"{result.predicted_gain_db:+.2f} dB where people look (predicted)"),
         (overlay(original, result.saliency), "predicted saliency (pristine)"),
         (overlay(original, result.baseline_ssm, vmax=vmax),
          f"SSM of plain JPEG q{b.quality:g}: {kb(b.bytes)}\npredicted shift {b.predicted_shift:.5f}"),

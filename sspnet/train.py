@@ -62,11 +62,14 @@ class TrainConfig:
     weight_decay: float = 0.0
     freeze_stem: bool = False  # fix the backbone up to its stride-8 tap (faster on a CPU)
     grey_prob: float = 0.0  # chance to show a training image in greyscale (robustness to B/W photos)
+    colour_jitter: float = 0.0  # brightness, contrast and saturation each scaled by U(1 - j, 1 + j)
     extra: dict = field(default_factory=dict)  # recorded in the checkpoint's info
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got '{self.mode}'")
+        if not 0.0 <= self.colour_jitter < 1.0:
+            raise ValueError(f"colour_jitter must be in [0, 1), got {self.colour_jitter}")
 
 
 @dataclass
@@ -102,6 +105,27 @@ def _greyscale(batch: dict, mask: torch.Tensor) -> dict:
             y = (v[mask] * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True)
             v[mask] = y.expand(-1, 3, -1, -1)
             out[k] = v
+    return out
+
+
+def _colour_jitter(batch: dict, strength: float, g: torch.Generator) -> dict:
+    """Scale each sample's brightness, contrast (around its mean grey) and saturation (around its
+    luma) by factors drawn from U(1 - strength, 1 + strength), clipped to [0, 1]; maps unchanged.
+    A pristine/distorted pair gets the same factors, so the distortion between them is kept.
+    Why: where people look should not hinge on a camera's exposure or colour rendering."""
+    keys = [k for k in ("image", "pristine", "distorted") if k in batch]
+    if strength <= 0 or not keys:
+        return batch
+    b = batch[keys[0]].shape[0]
+    f = 1.0 + strength * (2.0 * torch.rand(3, b, 1, 1, 1, generator=g) - 1.0)
+    luma = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+    out = dict(batch)
+    for k in keys:
+        x = batch[k] * f[0]
+        grey = (x * luma).sum(1, keepdim=True)
+        x = (x - grey.mean(dim=(2, 3), keepdim=True)) * f[1] + grey.mean(dim=(2, 3), keepdim=True)
+        grey = (x * luma).sum(1, keepdim=True)
+        out[k] = ((x - grey) * f[2] + grey).clamp_(0.0, 1.0)
     return out
 
 
@@ -259,6 +283,8 @@ def fit(
                 batch = _flip(batch, torch.rand(b, generator=g) < 0.5)
                 if cfg.grey_prob > 0:
                     batch = _greyscale(batch, torch.rand(b, generator=g) < cfg.grey_prob)
+                if cfg.colour_jitter > 0:
+                    batch = _colour_jitter(batch, cfg.colour_jitter, g)
             with autocast(device):
                 loss, parts = step_fn(batch)
             opt.zero_grad(set_to_none=True)

@@ -476,3 +476,23 @@ def test_cli_build_shift_rejects_malformed_fixations(runner, tmp_path, data_root
     (bad / "eye" / "fixations.mat").write_bytes(b"garbage" * 20)
     _one_line_error(runner.invoke(app, ["build-shift", "-d", str(bad), "-o", str(tmp_path / "o")]),
                     "fixations.mat", "MATLAB")
+
+
+def test_colour_jitter_changes_images_alike_and_keeps_maps():
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(4, 3, 8, 8)
+    d = (x + 0.05 * torch.randn_like(x)).clamp(0, 1)
+    sm = torch.rand(4, 1, 8, 8)
+    batch = {"pristine": x, "distorted": d, "sm_r": sm}
+    out = train_mod._colour_jitter(batch, 0.3, g)
+    assert out["sm_r"] is sm and not torch.equal(out["pristine"], x)
+    assert float(out["pristine"].min()) >= 0.0 and float(out["pristine"].max()) <= 1.0
+    # the same factors for the pair: with d == x the jittered pair stays identical
+    same = train_mod._colour_jitter({"pristine": x, "distorted": x.clone()}, 0.3, torch.Generator().manual_seed(1))
+    assert torch.equal(same["pristine"], same["distorted"])
+    grey = x.mean(1, keepdim=True).expand(-1, 3, -1, -1).contiguous()  # no colour: saturation does nothing
+    j = train_mod._colour_jitter({"image": grey}, 0.3, torch.Generator().manual_seed(2))["image"]
+    assert torch.allclose(j[:, 0], j[:, 1], atol=1e-6) and torch.allclose(j[:, 1], j[:, 2], atol=1e-6)
+    assert train_mod._colour_jitter({"image": x}, 0.0, g)["image"] is x
+    with pytest.raises(ValueError, match="colour_jitter"):
+        TrainConfig(colour_jitter=1.5)
