@@ -92,23 +92,21 @@ def psnr_streamed(
     if reference.shape != decoded.shape:
         raise CompressError(f"a candidate decoded to {decoded.shape}, not the image's {reference.shape}")
     h, w = reference.shape[:2]
-    channels = reference.size // (h * w)
     rows = max(1, band // max(1, reference[0].size))
-    if weights is not None:
+    # a generator: one band's difference alive at a time
+    bands = ((r, reference[r : r + rows].astype(np.int64) - decoded[r : r + rows]) for r in range(0, h, rows))
+    if weights is None:
+        mse = sum(int(np.dot(d.ravel(), d.ravel())) for _, d in bands) / reference.size
+    else:
         wmap = np.asarray(weights, np.float64)
         row_of = np.arange(h) * wmap.shape[0] // h  # the weight cell of each pixel row / column
         cols = wmap[:, np.arange(w) * wmap.shape[1] // w]
-    sse, total = 0.0, 0.0
-    for r in range(0, h, rows):
-        d = reference[r : r + rows].astype(np.int64) - decoded[r : r + rows]
-        if weights is None:
-            sse += int(np.dot(d.ravel(), d.ravel()))
-            continue
-        err = (d * d).reshape(d.shape[0], w, -1).sum(axis=2)
-        wb = cols[row_of[r : r + rows]]
-        sse += float((wb * err).sum())
-        total += float(wb.sum())
-    mse = sse / (h * w * channels) if weights is None else sse / max(total, 1e-300) / channels
+        sse = total = 0.0
+        for r, d in bands:
+            wb = cols[row_of[r : r + d.shape[0]]]
+            sse += float((wb * (d * d).reshape(d.shape[0], w, -1).mean(axis=2)).sum())
+            total += float(wb.sum())
+        mse = sse / max(total, 1e-300)
     return float("inf") if mse <= 0 else float(10 * np.log10(255.0**2 / mse))
 
 
@@ -223,7 +221,7 @@ class _ShiftScorer:
         self.cache = model.prepare(rgb)
         self.saliency = _finite(self.cache.saliency_crop(), "saliency")  # SM_r, model resolution
         self.evaluations = 1
-        self._wpsnr: dict[int, float] = {}
+        self._wpsnr: dict[bytes, float] = {}
 
     def __call__(self, datas: Sequence[bytes]) -> list[Score]:
         self.evaluations += len(datas)
@@ -241,11 +239,10 @@ class _ShiftScorer:
 
     def weighted_psnr(self, data: bytes) -> float:
         """PSNR of one encoding weighted by the predicted SM_r (no model evaluation: one decode,
-        remembered for the last few encodings)."""
-        key = hash(data)
-        if key not in self._wpsnr:
-            self._wpsnr[key] = psnr_streamed(self.rgb, decode_jpeg(data), self.saliency)
-        return self._wpsnr[key]
+        remembered per encoding, so the guard and the result share it)."""
+        if data not in self._wpsnr:
+            self._wpsnr[data] = psnr_streamed(self.rgb, decode_jpeg(data), self.saliency)
+        return self._wpsnr[data]
 
 
 class Encoder:
@@ -448,10 +445,9 @@ def _result(found: SearchResult, meta: ImageMeta, target: str, scorer: _ShiftSco
         bytes=plain_bytes, bpp=plain_bytes * 8 / (h * w), predicted_shift=plain.shift, quality=found.plain_quality,
         predicted_wpsnr=scorer.weighted_psnr(plain.data),
     )
-    wpsnr = baseline.predicted_wpsnr if best.data == plain.data else scorer.weighted_psnr(best.data)
     return CompressResult(
         data=data, width=w, height=h, bytes=len(data), bpp=len(data) * 8 / (h * w),
-        predicted_shift=best.shift, predicted_wpsnr=wpsnr,
+        predicted_shift=best.shift, predicted_wpsnr=scorer.weighted_psnr(best.data),
         quality_map=best.quality_map, baseline=baseline, target=target,
         model_evaluations=scorer.evaluations, seconds=seconds, saliency_lowres=scorer.saliency,
         ssm_lowres=best.ssm, baseline_ssm_lowres=plain.ssm, block_weights=found.block_weights,

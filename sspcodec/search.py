@@ -436,7 +436,7 @@ class RdPruning:
         grid = luma_block_shape(*rgb.shape[:2])
         first = score([plain.data])[0]
         plain_c = Candidate(plain.data, np.full(grid, float(plain.quality), np.float32), *first, None)
-        if priority is None or self.strength == 0 or self.ratio == 1:
+        if priority is None:
             return SearchResult(plain_c, plain_c, plain.quality)
         out = prune_to_budget(
             rgb, priority, target, base=self.base, ratio=self.ratio, floor=self.floor, min_freq=self.min_freq,

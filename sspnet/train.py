@@ -122,8 +122,8 @@ def _colour_jitter(batch: dict, strength: float, g: torch.Generator) -> dict:
     out = dict(batch)
     for k in keys:
         x = batch[k] * f[0]
-        grey = (x * luma).sum(1, keepdim=True)
-        x = (x - grey.mean(dim=(2, 3), keepdim=True)) * f[1] + grey.mean(dim=(2, 3), keepdim=True)
+        mean_grey = (x * luma).sum(1, keepdim=True).mean(dim=(2, 3), keepdim=True)
+        x = (x - mean_grey) * f[1] + mean_grey
         grey = (x * luma).sum(1, keepdim=True)
         out[k] = ((x - grey) * f[2] + grey).clamp_(0.0, 1.0)
     return out

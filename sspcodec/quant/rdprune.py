@@ -120,9 +120,9 @@ def finer_quality(
     """The lowest quality above *plain_quality* whose mean step is at most ``ratio ** strength``
     times the plain one's (*top* if none is); *plain_quality* itself at strength 0 or ratio 1."""
     check_refinement(ratio, strength)
-    target = step_of(plain_quality) * ratio**strength
     if strength == 0.0 or ratio == 1.0:
         return int(plain_quality)
+    target = step_of(plain_quality) * ratio**strength
     for q in range(int(plain_quality) + 1, top + 1):
         if step_of(q) <= target * (1.0 + 1e-6):
             return q
@@ -320,9 +320,8 @@ def plain_encoder(rgb: np.ndarray, base: str = DEFAULT_BASE, progressive: bool =
     as baseline or (*progressive*, where smaller) progressive scans: what the pruned output is
     written as, so the two compare fairly."""
     pixels = as_encoder_input(rgb)
-    if progressive:
-        return lambda q: smallest_form(base_dct(pixels, q, base).write(optimize=True))
-    return lambda q: base_dct(pixels, q, base).write(optimize=True)
+    finish = smallest_form if progressive else bytes
+    return lambda q: finish(base_dct(pixels, q, base).write(optimize=True))
 
 
 def prune_to_budget(
