@@ -268,6 +268,30 @@ def strength_table(curves: list[dict], strengths: Sequence[float]) -> str:
     return "\n".join(lines)
 
 
+def curve_gaps(curves: list[dict], strengths: Sequence[float], driver: str = "model", against: str = "centre") -> str:
+    """Markdown: at each of *driver*'s mean points (SSIMULACRA2 loss, wPSNR-B gain), the gain of
+    *against*'s curve at the same loss (linear between its points and the origin, which strength
+    0 is; held at its last point beyond it) and the difference: how far one curve lies above the
+    other at that loss."""
+    def points(name: str) -> tuple[np.ndarray, np.ndarray]:
+        loss = np.array([-np.mean([c[name][st]["ssim2"] for c in curves]) for st in strengths])
+        gain = np.array([np.mean([c[name][st]["wpsnr_b"] for c in curves]) for st in strengths])
+        return loss, gain
+
+    loss, gain = points(driver)
+    x, y = points(against)
+    order = np.argsort(x)
+    x, y = np.concatenate([[0.0], x[order]]), np.concatenate([[0.0], y[order]])
+    lines = [f"| strength | {driver}: SSIMULACRA2 loss | {driver}: ΔwPSNR-B | {against} at that loss | difference |",
+             "|--:|--:|--:|--:|--:|"]
+    for st, lo, g in zip(strengths, loss, gain):
+        if st == 0:
+            continue
+        other = float(np.interp(lo, x, y))
+        lines.append(f"| {st:g} | {lo:.2f} | {g:+.2f} | {other:+.2f} | {g - other:+.2f} |")
+    return "\n".join(lines)
+
+
 def plot_strengths(curves: list[dict], strengths: Sequence[float], path: Path) -> str:
     """Human-weighted PSNR gain (other half of the observers) against SSIMULACRA2 loss, one line
     per driver, one point per strength."""
@@ -452,6 +476,7 @@ def strength_report(images: list[BenchImage], encoder, centre, args: argparse.Na
         curves.append(run_strengths(image, drivers, args.strengths, q))
     print(f"\n### strength: rd-pruning vs plain jpegli at the bytes of jpegli q{q} ({len(images)} images)\n")
     print(strength_table(curves, args.strengths))
+    print(f"\nmodel against the centre Gaussian at the same SSIMULACRA2 loss\n\n{curve_gaps(curves, args.strengths)}")
     if plots is not None:
         print(plot_strengths(curves, args.strengths, plots / "bench_peers_strength.png"))
     return [{name: {str(st): row for st, row in c.items()} for name, c in curve.items()} for curve in curves]

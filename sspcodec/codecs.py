@@ -40,6 +40,7 @@ from .backends import get_backend
 from .quant.rdprune import (
     DEFAULT_CHROMA_GAIN,
     DEFAULT_FLOOR,
+    DEFAULT_LOW_FLOOR,
     DEFAULT_MIN_FREQ,
     DEFAULT_STEP_RATIO,
     fit_quality,
@@ -180,12 +181,13 @@ class PrunedCodec(Codec):
         min_freq: int = DEFAULT_MIN_FREQ,
         chroma_gain: float = DEFAULT_CHROMA_GAIN,
         strength: float = 1.0,
+        low_floor: float = DEFAULT_LOW_FLOOR,
     ) -> None:
         self.name = name
         self.priority = priority
         self.base = base
         self.options = {"ratio": ratio, "floor": floor, "min_freq": min_freq, "chroma_gain": chroma_gain,
-                        "strength": strength}
+                        "strength": strength, "low_floor": low_floor}
 
     def encode(self, rgb: np.ndarray, quality: int) -> bytes:
         return self.encode_to_bytes(rgb, len(plain_encoder(rgb, self.base)(quality))).data

@@ -37,10 +37,12 @@ from .quant import CoefficientImage, luma_block_shape, prefilter_image
 from .quant.rdprune import (
     DEFAULT_CHROMA_GAIN,
     DEFAULT_FLOOR,
+    DEFAULT_LOW_FLOOR,
     DEFAULT_MIN_FREQ,
     DEFAULT_STEP_RATIO,
     check_refinement,
     prune_to_budget,
+    strength_schedule,
 )
 
 #: Lowest background quality a candidate may fall to (or the plain quality, if that is lower).
@@ -406,8 +408,9 @@ DEFAULT_SHIFT_MIX = 0.0
 
 @dataclass
 class RdPruning:
-    """Saliency-weighted RD pruning of a *base* JPEG finer than the plain fit (steps
-    ``ratio ** strength`` times the plain ones), at the budget (:func:`sspcodec.quant.rdprune.prune_to_budget`).
+    """Saliency-weighted RD pruning of a *base* JPEG finer than the plain fit, at the budget
+    (:func:`sspcodec.quant.rdprune.prune_to_budget`; how strength sets the refinement and the
+    weight floor between ``low_floor`` and ``floor``: :func:`~sspcodec.quant.rdprune.strength_schedule`).
 
     Block weights come from the allocation's priority map, raised by the predicted SSM of the
     plain JPEG where that encoding would pull attention (``shift_mix`` > 0; that SSM is scored
@@ -421,11 +424,13 @@ class RdPruning:
     shift_mix: float = DEFAULT_SHIFT_MIX
     ratio: float = DEFAULT_STEP_RATIO
     floor: float = DEFAULT_FLOOR
+    low_floor: float = DEFAULT_LOW_FLOOR
     min_freq: int = DEFAULT_MIN_FREQ
     chroma_gain: float = DEFAULT_CHROMA_GAIN
 
     def __post_init__(self) -> None:
         check_refinement(self.ratio, self.strength)
+        strength_schedule(self.strength, self.floor, self.low_floor)  # ValueError on a bad floor
 
     def run(
         self, rgb: np.ndarray, priority: np.ndarray | None, target: int, plain: PlainJpeg, score: Scorer
@@ -440,7 +445,8 @@ class RdPruning:
             return SearchResult(plain_c, plain_c, plain.quality)
         out = prune_to_budget(
             rgb, priority, target, base=self.base, ratio=self.ratio, floor=self.floor, min_freq=self.min_freq,
-            chroma_gain=self.chroma_gain, strength=self.strength, plain=(plain.quality, plain.data),
+            chroma_gain=self.chroma_gain, strength=self.strength, low_floor=self.low_floor,
+            plain=(plain.quality, plain.data),
             raise_with=first.ssm if self.shift_mix > 0 else None, raise_mix=self.shift_mix,
         )
         if out.data == plain.data:  # nothing finer fitted: the plain JPEG, already scored

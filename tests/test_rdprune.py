@@ -26,6 +26,7 @@ from sspcodec.quant.rdprune import (
     prune_to_budget,
     quant_step,
     rd_scores,
+    strength_schedule,
 )
 
 try:
@@ -58,7 +59,7 @@ def test_finer_quality_is_the_first_quality_with_the_ratio_of_steps():
         return 200.0 - 2.0 * q
 
     assert finer_quality(step, 50, 0.5, 1.0) == 75  # step 100 -> 50
-    assert finer_quality(step, 50, 0.5, 0.0) == 50  # strength 0: the plain quality itself
+    assert finer_quality(step, 50, 0.5, 0.0) == 50  # exponent 0: the plain quality itself
     assert finer_quality(step, 50, 1.0, 1.0) == 50
     assert finer_quality(step, 50, 0.25, 0.5) == 75  # 0.25 ** 0.5 = 0.5
     assert finer_quality(step, 70, 0.9, 1.0) == 73  # 60 -> <= 54
@@ -66,6 +67,21 @@ def test_finer_quality_is_the_first_quality_with_the_ratio_of_steps():
     for bad in ((0.7, 1.5), (0.7, -0.1), (0.0, 1.0), (1.2, 1.0)):
         with pytest.raises(ValueError):
             check_refinement(*bad)
+
+
+def test_strength_schedule_lowers_the_floor_then_refines():
+    assert strength_schedule(0.0, 0.05, 0.3) == (0.0, 0.05)  # nothing pruned
+    assert strength_schedule(0.25, 0.05, 0.3) == pytest.approx((0.5, 0.175))  # halfway down the floor
+    assert strength_schedule(0.5, 0.05, 0.3) == (0.5, 0.05)  # the knee: floor reached
+    assert strength_schedule(0.75, 0.05, 0.3) == (0.75, 0.05)  # then the refinement grows
+    assert strength_schedule(1.0, 0.05, 0.3) == (1.0, 0.05)
+    assert strength_schedule(1e-9, 0.05, 0.3) == pytest.approx((0.5, 0.3))  # the path starts at low_floor
+    assert strength_schedule(0.25, 0.5, 0.3) == (0.5, 0.5)  # a floor above low_floor stays put
+    floors = [strength_schedule(s)[1] for s in np.linspace(0.01, 1.0, 50)]
+    assert all(a >= b for a, b in zip(floors, floors[1:]))  # weights only sharpen with strength
+    for bad in ((0.5, 1.5, 0.3), (0.5, 0.05, -0.1), (1.1, 0.05, 0.3)):
+        with pytest.raises(ValueError):
+            strength_schedule(*bad)
 
 
 @needs_jpegli
@@ -235,6 +251,10 @@ def test_strength_scales_the_reallocation(photo):
         target = 0.7**s * quant_step("jpegli", r.plain_quality)
         assert quant_step("jpegli", r.base_quality) <= target < quant_step("jpegli", r.base_quality - 1)
     assert weak.lam < strong.lam  # a coarser base needs less pruning to fit
+    # below the knee the base stays that of 0.5 and the floor rises: the lowest weight is higher
+    gentle = prune_to_budget(photo, prio, budget, ratio=0.7, strength=0.25, low_floor=0.3)
+    assert gentle.base_quality == weak.base_quality
+    assert weak.weights.min() == pytest.approx(0.05) and gentle.weights.min() == pytest.approx(0.175)
     with pytest.raises(ValueError):
         prune_to_budget(photo, prio, budget, floor=1.5)
 

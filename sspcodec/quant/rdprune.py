@@ -21,13 +21,17 @@ JPEG: baseline, or its lossless progressive re-coding where that is smaller
 (:mod:`sspcodec.backends.progressive`; then lambda is refitted once to spend the bytes it freed).
 The plain reference is made the same way, so the two compare like for like.
 
-``strength`` in [0, 1] scales the reallocation through the base's refinement: the base's steps
-are ``ratio ** strength`` times the plain fit's (the first quality at or below that), so strength 0
-is exactly the plain base encoding that fits the budget and each step up moves more bytes to
-where people look (the weights keep their floor: on validation images, moving the floor towards
-uniform weights instead cost SSIMULACRA2 for no gain where people look). A ratio of steps, not a
-number of qualities, because one quality point is a much smaller step change at q70 than at q85
-(jpegli: q70 -> q74 is 0.88x, q85 -> q89 0.76x): a fixed +4 reallocated half as much at q70.
+``strength`` in [0, 1] moves along the most efficient path found on validation images (gain where
+people look per SSIMULACRA2 point of global loss; :func:`strength_schedule`): strength 0 is exactly
+the plain base encoding that fits the budget; up to ``STRENGTH_KNEE`` (0.5) the base is refined by
+``ratio ** 0.5`` and the weight floor falls from ``low_floor`` (0.30: detail kept a little
+everywhere) to ``floor`` (0.05: kept where people look); above it the floor stays and the base's
+steps shrink to ``ratio ** strength`` times the plain fit's (the first quality at or below that).
+Any pruning costs about 1.5 SSIMULACRA2 points, so a small refinement with a low floor (the first
+schedule, ``ratio ** strength`` at floor 0.05) bought less where people look at low strengths
+than a larger refinement protected by a higher floor. A ratio of steps, not a number of
+qualities, because one quality point is a much smaller step change at q70 than at q85 (jpegli:
+q70 -> q74 is 0.88x, q85 -> q89 0.76x): a fixed +4 reallocated half as much at q70.
 
 A second map may raise the weights (``raise_with``: s_b = max(s_b, mix * r_b)); the encoder passes
 the predicted SSM of the plain JPEG, so blocks where plain coding would pull attention are kept
@@ -58,6 +62,12 @@ DEFAULT_BASE = "jpegli"
 #: q85 budgets, among 0.75 / 0.70 / 0.65: 0.65 exceeded 5 SSIMULACRA2 points of global cost.
 DEFAULT_STEP_RATIO = 0.70
 DEFAULT_FLOOR = 0.05
+#: the weight floor as strength approaches 0, and the strength from which the floor is ``floor``
+#: and the refinement grows instead (:func:`strength_schedule`). Chosen on the same validation
+#: images from a ratio x floor grid at the q70 and q85 budgets, driven by the model and by a
+#: centre Gaussian (docs/BENCHMARKS.md, "The strength knob").
+DEFAULT_LOW_FLOOR = 0.30
+STRENGTH_KNEE = 0.5
 #: a chroma coefficient's weight per luma block its block covers (4 with 4:2:0): its error is
 #: spread over that many pixels, shrunk by the RGB conversion and the decoder's smooth upsampling.
 #: 0.55 (x4 = 2.2) chosen on validation among x4 = 1 (the first version), 2.2, 4.4 and never pruning
@@ -107,6 +117,23 @@ def check_refinement(ratio: float, strength: float) -> None:
         raise ValueError(f"ratio must be in (0, 1], got {ratio}")
 
 
+def strength_schedule(
+    strength: float, floor: float = DEFAULT_FLOOR, low_floor: float = DEFAULT_LOW_FLOOR
+) -> tuple[float, float]:
+    """(refinement exponent, weight floor) at *strength*: the base's steps are ``ratio ** exponent``
+    times the plain fit's. Strength 0: (0, floor), nothing pruned. Up to ``STRENGTH_KNEE`` the
+    exponent is the knee's and the floor falls linearly from ``max(low_floor, floor)`` to *floor*;
+    above it the exponent is *strength* itself (so the path is continuous at the knee)."""
+    check_refinement(1.0, strength)
+    for name, v in (("floor", floor), ("low_floor", low_floor)):
+        if not 0.0 <= v <= 1.0:
+            raise ValueError(f"{name} must be in [0, 1], got {v}")
+    if strength == 0.0 or strength >= STRENGTH_KNEE:
+        return float(strength), floor
+    start = max(low_floor, floor)
+    return STRENGTH_KNEE, start + (floor - start) * strength / STRENGTH_KNEE
+
+
 @lru_cache(maxsize=1024)
 def quant_step(base: str, quality: int) -> float:
     """Mean luma quantiser step of the *base* encoder's table at *quality*. The tables of
@@ -115,14 +142,15 @@ def quant_step(base: str, quality: int) -> float:
 
 
 def finer_quality(
-    step_of: Callable[[int], float], plain_quality: int, ratio: float, strength: float, top: int = 100
+    step_of: Callable[[int], float], plain_quality: int, ratio: float, exponent: float, top: int = 100
 ) -> int:
-    """The lowest quality above *plain_quality* whose mean step is at most ``ratio ** strength``
-    times the plain one's (*top* if none is); *plain_quality* itself at strength 0 or ratio 1."""
-    check_refinement(ratio, strength)
-    if strength == 0.0 or ratio == 1.0:
+    """The lowest quality above *plain_quality* whose mean step is at most ``ratio ** exponent``
+    times the plain one's (*top* if none is); *plain_quality* itself at exponent 0 or ratio 1
+    (the exponent at a strength: :func:`strength_schedule`)."""
+    check_refinement(ratio, exponent)
+    if exponent == 0.0 or ratio == 1.0:
         return int(plain_quality)
-    target = step_of(plain_quality) * ratio**strength
+    target = step_of(plain_quality) * ratio**exponent
     for q in range(int(plain_quality) + 1, top + 1):
         if step_of(q) <= target * (1.0 + 1e-6):
             return q
@@ -335,6 +363,7 @@ def prune_to_budget(
     min_freq: int = DEFAULT_MIN_FREQ,
     chroma_gain: float = DEFAULT_CHROMA_GAIN,
     strength: float = 1.0,
+    low_floor: float = DEFAULT_LOW_FLOOR,
     tol: float = DEFAULT_TOLERANCE,
     progressive: bool = True,
     plain: tuple[int, bytes] | None = None,
@@ -351,13 +380,12 @@ def prune_to_budget(
     """
     pixels = as_encoder_input(rgb)
     check_refinement(ratio, strength)
-    if not 0.0 <= floor <= 1.0:
-        raise ValueError(f"floor must be in [0, 1], got {floor}")
+    exponent, floor = strength_schedule(strength, floor, low_floor)
     fit = plain if plain is not None else fit_quality(plain_encoder(pixels, base, progressive), int(target_bytes))
     if fit is None:
         raise ValueError(f"a budget of {target_bytes} bytes is too small: a plain {base} q1 JPEG does not fit")
     q_plain, plain_data = fit
-    q_base = finer_quality(lambda q: quant_step(base, q), q_plain, ratio, strength)
+    q_base = finer_quality(lambda q: quant_step(base, q), q_plain, ratio, exponent)
     if q_base == q_plain:  # strength 0 (or q100): nothing finer to prune
         return PrunedJpeg(plain_data, q_plain, q_plain, 0.0, 0)
     dct = base_dct(pixels, q_base, base)
@@ -403,8 +431,8 @@ def encode_pruned(rgb: np.ndarray, priority: np.ndarray, target_bytes: int, **op
 
     *priority*: HxW (any resolution) non-negative map of where quality matters, e.g. predicted
     saliency. *options*: those of :func:`prune_to_budget` (base="jpegli", ratio=0.70, floor=0.05,
-    min_freq=3, chroma_gain=0.55, strength=1.0, tol=0.01); *strength* 0 returns the plain base
-    JPEG that fits.
+    min_freq=3, chroma_gain=0.55, strength=1.0, low_floor=0.30, tol=0.01); *strength* 0 returns
+    the plain base JPEG that fits.
     """
     return prune_to_budget(rgb, priority, target_bytes, **options).data
 
@@ -413,8 +441,10 @@ __all__ = [
     "DEFAULT_BASE",
     "DEFAULT_CHROMA_GAIN",
     "DEFAULT_FLOOR",
+    "DEFAULT_LOW_FLOOR",
     "DEFAULT_MIN_FREQ",
     "DEFAULT_STEP_RATIO",
+    "STRENGTH_KNEE",
     "LambdaFit",
     "PrunedJpeg",
     "base_dct",
@@ -434,4 +464,5 @@ __all__ = [
     "prune_to_budget",
     "quant_step",
     "rd_scores",
+    "strength_schedule",
 ]
