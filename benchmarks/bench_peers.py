@@ -40,8 +40,9 @@ per image, then the mean) of every codec against every peer, per metric (buttera
 that higher is better).
 
 --strengths S...: rd-pruning driven by the model, the centre Gaussian and half A of the
-observers at each strength, at the last budget, on the sweep images: wPSNR-B gain against
-SSIMULACRA2 loss vs plain jpegli (table, and a PNG with --plots).
+observers at each strength, at each budget, on the sweep images (--sweep-limit; --limit 0 skips
+the budget tables): wPSNR-B gain against SSIMULACRA2 loss vs plain jpegli (table, the model's
+gain minus the centre curve's at the same loss, and a PNG per budget with --plots).
 """
 from __future__ import annotations
 
@@ -465,21 +466,25 @@ def report(
     return {"budgets": {str(q): r for q, r in budgets.items()}, "sweep_qualities": list(qualities), "sweeps": curves}
 
 
-def strength_report(images: list[BenchImage], encoder, centre, args: argparse.Namespace, plots: Path | None) -> list:
-    """The --strengths experiment: run, print the table (and plot), return the raw curves."""
-    q = args.qualities[-1]
-    curves = []
-    for image in images:
-        h, w = image.rgb.shape[:2]
-        drivers = {"model": encoder.model.predict_saliency(image.rgb), "centre": centre.predict((h, w)),
-                   "human-A": image.human_a}
-        curves.append(run_strengths(image, drivers, args.strengths, q))
-    print(f"\n### strength: rd-pruning vs plain jpegli at the bytes of jpegli q{q} ({len(images)} images)\n")
-    print(strength_table(curves, args.strengths))
-    print(f"\nmodel against the centre Gaussian at the same SSIMULACRA2 loss\n\n{curve_gaps(curves, args.strengths)}")
-    if plots is not None:
-        print(plot_strengths(curves, args.strengths, plots / "bench_peers_strength.png"))
-    return [{name: {str(st): row for st, row in c.items()} for name, c in curve.items()} for curve in curves]
+def strength_report(images: list[BenchImage], encoder, centre, args: argparse.Namespace, plots: Path | None) -> dict:
+    """The --strengths experiment at every budget quality: run, print the tables (and plots),
+    return the raw curves."""
+    out = {}
+    for q in args.qualities:
+        curves = []
+        for image in images:
+            h, w = image.rgb.shape[:2]
+            drivers = {"model": encoder.model.predict_saliency(image.rgb), "centre": centre.predict((h, w)),
+                       "human-A": image.human_a}
+            curves.append(run_strengths(image, drivers, args.strengths, q))
+        print(f"\n### strength: rd-pruning vs plain jpegli at the bytes of jpegli q{q} ({len(images)} images)\n")
+        print(strength_table(curves, args.strengths))
+        print(f"\nmodel against the centre Gaussian at the same SSIMULACRA2 loss\n\n"
+              f"{curve_gaps(curves, args.strengths)}")
+        if plots is not None:
+            print(plot_strengths(curves, args.strengths, plots / f"bench_peers_strength_q{q}.png"))
+        out[str(q)] = [{name: {str(st): row for st, row in c.items()} for name, c in curve.items()} for curve in curves]
+    return out
 
 
 def main() -> None:
@@ -495,8 +500,8 @@ def main() -> None:
     ap.add_argument("--sweep-limit", type=int, default=8, help="held-out images in the sweep")
     ap.add_argument("--sweep-step", type=int, default=5, help="sweep qualities 30, 30+step, ..., 95")
     ap.add_argument("--strengths", type=float, nargs="*", default=[],
-                    help="also rd-pruning at these strengths (e.g. 0.25 0.5 0.75 1) on the sweep images at "
-                         "the last budget quality: wPSNR-B gain vs SSIMULACRA2 loss per driver")
+                    help="also rd-pruning at these strengths (e.g. 0 0.25 0.5 0.75 1) on the sweep images at "
+                         "every budget quality: wPSNR-B gain vs SSIMULACRA2 loss per driver")
     ap.add_argument("--no-sspcodec", action="store_true", help="leave out today's sspcodec (slowest codec)")
     ap.add_argument("--no-butteraugli", action="store_true")
     ap.add_argument("--plots", type=Path, help="folder for the rate-quality PNGs")

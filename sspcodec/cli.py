@@ -60,7 +60,9 @@ METHOD = typer.Option(
     "rd", "--method",
     help="rd: saliency-weighted RD pruning of a finer jpegli JPEG (default); search: the older quality-map search.")
 STRENGTH = typer.Option(
-    1.0, "--strength", help="How far bytes move towards where people look: 0 = the plain JPEG at the budget, 1 = full.")
+    1.0, "--strength",
+    help="How far bytes move towards where people look: 0 = the plain JPEG at the budget; up to 0.5 detail is "
+         "kept less and less away from where people look; above 0.5 where they look gets finer still; 1 = full.")
 MODEL = typer.Option("default", "--model", help="SSPNet zoo name or checkpoint file (.safetensors).")
 DEVICE = typer.Option("auto", "--device", help="auto, cpu or cuda.")
 OVERWRITE = typer.Option(False, "--overwrite", help="Replace existing output files (never an input).")
