@@ -61,6 +61,7 @@ class TrainConfig:
     max_steps_per_epoch: int | None = None  # caps an epoch (smoke tests, quick runs)
     weight_decay: float = 0.0
     freeze_stem: bool = False  # fix the backbone up to its stride-8 tap (faster on a CPU)
+    freeze_backbone: bool = False  # fix the whole backbone (only the encoder and decoders learn)
     grey_prob: float = 0.0  # chance to show a training image in greyscale (robustness to B/W photos)
     colour_jitter: float = 0.0  # brightness, contrast and saturation each scaled by U(1 - j, 1 + j)
     extra: dict = field(default_factory=dict)  # recorded in the checkpoint's info
@@ -205,7 +206,9 @@ def fit(
     device = ctx.device
     say = tqdm.write if ctx.is_main else (lambda _msg: None)
     torch.manual_seed(cfg.seed)
-    if cfg.freeze_stem:
+    if cfg.freeze_backbone:
+        model.backbone.freeze_trunk()
+    elif cfg.freeze_stem:
         model.backbone.freeze_stem()
     model.to(device)
     if device.type == "cuda":

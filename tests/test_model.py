@@ -645,3 +645,21 @@ def test_cpu_and_cuda_agree(default_model: sspnet.SSPNet) -> None:
             x, y = getattr(a, name), getattr(b, name)
             assert y.dtype == np.float32 and y.shape == (333, 500)
             assert np.abs(x - y).max() < 2e-2, name
+
+
+def test_freeze_trunk_fixes_the_whole_backbone() -> None:
+    model = fresh_model("default")
+    bb = model.backbone
+    bb.freeze_trunk()
+    assert all(not p.requires_grad for p in bb.parameters())
+    assert all(p.requires_grad for n, p in model.named_parameters() if not n.startswith("backbone."))
+    model.train()
+    bns = [m for m in bb.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert bns and all(not m.training for m in bns) and model.decoder_r.training  # ImageNet statistics kept
+    before = [m.running_mean.clone() for m in bns]
+    pristine, distorted = rand_pair(64, 96, seed=9)
+    out = model(pristine, distorted)
+    (out["sm_d"].mean() + out["sm_r"].mean()).backward()
+    assert all(torch.equal(b, m.running_mean) for b, m in zip(before, bns))
+    assert all(p.grad is None for p in bb.parameters())
+    assert any(p.grad is not None for p in model.decoder_r.parameters())
