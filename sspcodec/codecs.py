@@ -41,6 +41,7 @@ from .quant.rdprune import (
     DEFAULT_CHROMA_GAIN,
     DEFAULT_FLOOR,
     DEFAULT_LOW_FLOOR,
+    DEFAULT_LOW_MIN_FREQ,
     DEFAULT_MIN_FREQ,
     DEFAULT_STEP_RATIO,
     fit_quality,
@@ -182,12 +183,13 @@ class PrunedCodec(Codec):
         chroma_gain: float = DEFAULT_CHROMA_GAIN,
         strength: float = 1.0,
         low_floor: float = DEFAULT_LOW_FLOOR,
+        low_min_freq: int = DEFAULT_LOW_MIN_FREQ,
     ) -> None:
         self.name = name
         self.priority = priority
         self.base = base
         self.options = {"ratio": ratio, "floor": floor, "min_freq": min_freq, "chroma_gain": chroma_gain,
-                        "strength": strength, "low_floor": low_floor}
+                        "strength": strength, "low_floor": low_floor, "low_min_freq": low_min_freq}
 
     def encode(self, rgb: np.ndarray, quality: int) -> bytes:
         return self.encode_to_bytes(rgb, len(plain_encoder(rgb, self.base)(quality))).data

@@ -38,6 +38,7 @@ from .quant.rdprune import (
     DEFAULT_CHROMA_GAIN,
     DEFAULT_FLOOR,
     DEFAULT_LOW_FLOOR,
+    DEFAULT_LOW_MIN_FREQ,
     DEFAULT_MIN_FREQ,
     DEFAULT_STEP_RATIO,
     check_refinement,
@@ -410,7 +411,8 @@ DEFAULT_SHIFT_MIX = 0.0
 class RdPruning:
     """Saliency-weighted RD pruning of a *base* JPEG finer than the plain fit, at the budget
     (:func:`sspcodec.quant.rdprune.prune_to_budget`; how strength sets the refinement and the
-    weight floor between ``low_floor`` and ``floor``: :func:`~sspcodec.quant.rdprune.strength_schedule`).
+    weight floor between ``low_floor`` and ``floor`` and the protected low frequencies:
+    :func:`~sspcodec.quant.rdprune.strength_schedule`).
 
     Block weights come from the allocation's priority map, raised by the predicted SSM of the
     plain JPEG where that encoding would pull attention (``shift_mix`` > 0; that SSM is scored
@@ -425,6 +427,7 @@ class RdPruning:
     ratio: float = DEFAULT_STEP_RATIO
     floor: float = DEFAULT_FLOOR
     low_floor: float = DEFAULT_LOW_FLOOR
+    low_min_freq: int = DEFAULT_LOW_MIN_FREQ
     min_freq: int = DEFAULT_MIN_FREQ
     chroma_gain: float = DEFAULT_CHROMA_GAIN
 
@@ -446,6 +449,7 @@ class RdPruning:
         out = prune_to_budget(
             rgb, priority, target, base=self.base, ratio=self.ratio, floor=self.floor, min_freq=self.min_freq,
             chroma_gain=self.chroma_gain, strength=self.strength, low_floor=self.low_floor,
+            low_min_freq=self.low_min_freq,
             plain=(plain.quality, plain.data),
             raise_with=first.ssm if self.shift_mix > 0 else None, raise_mix=self.shift_mix,
         )

@@ -70,14 +70,15 @@ def test_finer_quality_is_the_first_quality_with_the_ratio_of_steps():
 
 
 def test_strength_schedule_lowers_the_floor_then_refines():
-    assert strength_schedule(0.0, 0.05, 0.3) == (0.0, 0.05)  # nothing pruned
-    assert strength_schedule(0.25, 0.05, 0.3) == pytest.approx((0.5, 0.175))  # halfway down the floor
-    assert strength_schedule(0.5, 0.05, 0.3) == (0.5, 0.05)  # the knee: floor reached
-    assert strength_schedule(0.75, 0.05, 0.3) == (0.75, 0.05)  # then the refinement grows
-    assert strength_schedule(1.0, 0.05, 0.3) == (1.0, 0.05)
-    assert strength_schedule(1e-9, 0.05, 0.3) == pytest.approx((0.5, 0.3))  # the path starts at low_floor
-    assert strength_schedule(0.25, 0.5, 0.3) == (0.5, 0.5)  # a floor above low_floor stays put
-    floors = [strength_schedule(s)[1] for s in np.linspace(0.01, 1.0, 50)]
+    assert strength_schedule(0.0, 0.05, 0.3) == (0.0, 0.05, 3)  # nothing pruned
+    assert strength_schedule(0.25, 0.05, 0.3) == pytest.approx((0.5, 0.175, 4))  # halfway down the floor
+    assert strength_schedule(0.5, 0.05, 0.3) == (0.5, 0.05, 3)  # the knee: floor reached, min_freq back
+    assert strength_schedule(0.75, 0.05, 0.3) == (0.75, 0.05, 3)  # then the refinement grows
+    assert strength_schedule(1.0, 0.05, 0.3) == (1.0, 0.05, 3)
+    assert strength_schedule(1e-9, 0.05, 0.3) == pytest.approx((0.5, 0.3, 4))  # the path starts at low_floor
+    assert strength_schedule(0.25, 0.5, 0.3) == (0.5, 0.5, 4)  # a floor above low_floor stays put
+    assert strength_schedule(0.25, min_freq=6, low_min_freq=4).min_freq == 6  # never prunes lower than asked
+    floors = [strength_schedule(s).floor for s in np.linspace(0.01, 1.0, 50)]
     assert np.all(np.diff(floors) <= 0)  # weights only sharpen with strength
     for bad in ((0.5, 1.5, 0.3), (0.5, 0.05, -0.1), (1.1, 0.05, 0.3)):
         with pytest.raises(ValueError):
@@ -252,9 +253,15 @@ def test_strength_scales_the_reallocation(photo):
         assert quant_step("jpegli", r.base_quality) <= target < quant_step("jpegli", r.base_quality - 1)
     assert weak.lam < strong.lam  # a coarser base needs less pruning to fit
     # below the knee the base stays that of 0.5 and the floor rises: the lowest weight is higher
-    gentle = prune_to_budget(photo, prio, budget, ratio=0.7, strength=0.25, low_floor=0.3)
+    gentle = prune_to_budget(photo, prio, budget, ratio=0.7, strength=0.25, low_floor=0.3, low_min_freq=4)
     assert gentle.base_quality == weak.base_quality
     assert weak.weights.min() == pytest.approx(0.05) and gentle.weights.min() == pytest.approx(0.175)
+    # ... and row + col = 3 survives below the knee: those coefficients equal the finer base's
+    base = base_dct(photo, gentle.base_quality, "jpegli").planes[0].coeffs
+    out = read_dct(gentle.data).planes[0].coeffs
+    diag3 = np.add.outer(np.arange(8), np.arange(8)) == 3
+    assert np.array_equal(out[..., diag3], base[..., diag3])
+    assert not np.array_equal(read_dct(weak.data).planes[0].coeffs[..., diag3], base[..., diag3])
     with pytest.raises(ValueError):
         prune_to_budget(photo, prio, budget, floor=1.5)
 

@@ -24,9 +24,10 @@ The plain reference is made the same way, so the two compare like for like.
 ``strength`` in [0, 1] moves along the most efficient path found on validation images (gain where
 people look per SSIMULACRA2 point of global loss; :func:`strength_schedule`): strength 0 is exactly
 the plain base encoding that fits the budget; up to ``STRENGTH_KNEE`` (0.5) the base is refined by
-``ratio ** 0.5`` and the weight floor falls from ``low_floor`` (0.30: detail kept a little
-everywhere) to ``floor`` (0.05: kept where people look); above it the floor stays and the base's
-steps shrink to ``ratio ** strength`` times the plain fit's (the first quality at or below that).
+``ratio ** 0.5``, frequencies with row + col < ``low_min_freq`` (4) are kept, and the weight floor
+falls from ``low_floor`` (0.30: detail kept a little everywhere) to ``floor`` (0.05: kept where
+people look); above it the floor stays, ``min_freq`` is 3, and the base's steps shrink to
+``ratio ** strength`` times the plain fit's (the first quality at or below that).
 Any pruning costs about 1.5 SSIMULACRA2 points, so a small refinement with a low floor (the first
 schedule, ``ratio ** strength`` at floor 0.05) bought less where people look at low strengths
 than a larger refinement protected by a higher floor. A ratio of steps, not a number of
@@ -46,7 +47,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 import cv2
 import numpy as np
@@ -68,6 +69,11 @@ DEFAULT_FLOOR = 0.05
 #: centre Gaussian (docs/BENCHMARKS.md, "The strength knob").
 DEFAULT_LOW_FLOOR = 0.30
 STRENGTH_KNEE = 0.5
+#: below the knee, frequencies with row + col < this are never pruned either (one more
+#: anti-diagonal than ``min_freq`` 3): on validation it kept +0.36 dB where people look at 1.22
+#: SSIMULACRA2 points (q85, floor 0.3) where min_freq 3 cost 1.55 points for +0.54, and the centre
+#: Gaussian gained nothing with it, so the model's lead held while the knob reached lower losses.
+DEFAULT_LOW_MIN_FREQ = 4
 #: a chroma coefficient's weight per luma block its block covers (4 with 4:2:0): its error is
 #: spread over that many pixels, shrunk by the RGB conversion and the decoder's smooth upsampling.
 #: 0.55 (x4 = 2.2) chosen on validation among x4 = 1 (the first version), 2.2, 4.4 and never pruning
@@ -117,21 +123,35 @@ def check_refinement(ratio: float, strength: float) -> None:
         raise ValueError(f"ratio must be in (0, 1], got {ratio}")
 
 
+class Schedule(NamedTuple):
+    """Where a strength puts the pruning: base steps ``ratio ** exponent`` times the plain fit's,
+    weight floor, and the lowest frequency (row + col) that may be pruned."""
+
+    exponent: float
+    floor: float
+    min_freq: int
+
+
 def strength_schedule(
-    strength: float, floor: float = DEFAULT_FLOOR, low_floor: float = DEFAULT_LOW_FLOOR
-) -> tuple[float, float]:
-    """(refinement exponent, weight floor) at *strength*: the base's steps are ``ratio ** exponent``
-    times the plain fit's. Strength 0: (0, floor), nothing pruned. Up to ``STRENGTH_KNEE`` the
-    exponent is the knee's and the floor falls linearly from ``max(low_floor, floor)`` to *floor*;
-    above it the exponent is *strength* itself (so the path is continuous at the knee)."""
+    strength: float,
+    floor: float = DEFAULT_FLOOR,
+    low_floor: float = DEFAULT_LOW_FLOOR,
+    min_freq: int = DEFAULT_MIN_FREQ,
+    low_min_freq: int = DEFAULT_LOW_MIN_FREQ,
+) -> Schedule:
+    """The :class:`Schedule` at *strength*. Strength 0: exponent 0, nothing pruned. Below
+    ``STRENGTH_KNEE`` the exponent is the knee's, the floor falls linearly from
+    ``max(low_floor, floor)`` to *floor*, and frequencies below ``max(low_min_freq, min_freq)``
+    are kept; from the knee on, the exponent is *strength* itself at *floor* and *min_freq*."""
     check_refinement(1.0, strength)
     for name, v in (("floor", floor), ("low_floor", low_floor)):
         if not 0.0 <= v <= 1.0:
             raise ValueError(f"{name} must be in [0, 1], got {v}")
     if strength == 0.0 or strength >= STRENGTH_KNEE:
-        return float(strength), floor
+        return Schedule(float(strength), floor, int(min_freq))
     start = max(low_floor, floor)
-    return STRENGTH_KNEE, start + (floor - start) * strength / STRENGTH_KNEE
+    return Schedule(STRENGTH_KNEE, start + (floor - start) * strength / STRENGTH_KNEE,
+                    max(int(low_min_freq), int(min_freq)))
 
 
 @lru_cache(maxsize=1024)
@@ -364,6 +384,7 @@ def prune_to_budget(
     chroma_gain: float = DEFAULT_CHROMA_GAIN,
     strength: float = 1.0,
     low_floor: float = DEFAULT_LOW_FLOOR,
+    low_min_freq: int = DEFAULT_LOW_MIN_FREQ,
     tol: float = DEFAULT_TOLERANCE,
     progressive: bool = True,
     plain: tuple[int, bytes] | None = None,
@@ -380,7 +401,7 @@ def prune_to_budget(
     """
     pixels = as_encoder_input(rgb)
     check_refinement(ratio, strength)
-    exponent, floor = strength_schedule(strength, floor, low_floor)
+    exponent, floor, min_freq = strength_schedule(strength, floor, low_floor, min_freq, low_min_freq)
     fit = plain if plain is not None else fit_quality(plain_encoder(pixels, base, progressive), int(target_bytes))
     if fit is None:
         raise ValueError(f"a budget of {target_bytes} bytes is too small: a plain {base} q1 JPEG does not fit")
@@ -431,7 +452,7 @@ def encode_pruned(rgb: np.ndarray, priority: np.ndarray, target_bytes: int, **op
 
     *priority*: HxW (any resolution) non-negative map of where quality matters, e.g. predicted
     saliency. *options*: those of :func:`prune_to_budget` (base="jpegli", ratio=0.70, floor=0.05,
-    min_freq=3, chroma_gain=0.55, strength=1.0, low_floor=0.30, tol=0.01); *strength* 0 returns
+    min_freq=3, chroma_gain=0.55, strength=1.0, low_floor=0.30, low_min_freq=4, tol=0.01); *strength* 0 returns
     the plain base JPEG that fits.
     """
     return prune_to_budget(rgb, priority, target_bytes, **options).data
@@ -442,11 +463,13 @@ __all__ = [
     "DEFAULT_CHROMA_GAIN",
     "DEFAULT_FLOOR",
     "DEFAULT_LOW_FLOOR",
+    "DEFAULT_LOW_MIN_FREQ",
     "DEFAULT_MIN_FREQ",
     "DEFAULT_STEP_RATIO",
     "STRENGTH_KNEE",
     "LambdaFit",
     "PrunedJpeg",
+    "Schedule",
     "base_dct",
     "block_levels",
     "block_weights",
