@@ -30,9 +30,10 @@ people look); above it the floor stays, ``min_freq`` is 3, and the base's steps 
 ``ratio ** strength`` times the plain fit's (the first quality at or below that).
 Any pruning costs at least about 1.2 SSIMULACRA2 points (validation), so a small refinement with a
 low floor (the first schedule, ``ratio ** strength`` at floor 0.05) bought less where people look
-at low strengths than a larger refinement protected by a higher floor and more low frequencies. A ratio of steps, not a number of
-qualities, because one quality point is a much smaller step change at q70 than at q85 (jpegli:
-q70 -> q74 is 0.88x, q85 -> q89 0.76x): a fixed +4 reallocated half as much at q70.
+at low strengths than a larger refinement protected by a higher floor and more low frequencies.
+A ratio of steps, not a number of qualities, because one quality point is a much smaller step
+change at q70 than at q85 (jpegli: q70 -> q74 is 0.88x, q85 -> q89 0.76x): a fixed +4
+reallocated half as much at q70.
 
 A second map may raise the weights (``raise_with``: s_b = max(s_b, mix * r_b)); the encoder passes
 the predicted SSM of the plain JPEG, so blocks where plain coding would pull attention are kept
