@@ -62,6 +62,7 @@ from PIL import Image
 
 from sspcodec.codecs import Codec, JpegliCodec, PrunedCodec, SspcodecCodec, fixed_priority, get_codec
 from sspcodec.quality import psnr, ssimulacra2_score, weighted_psnr
+from sspcodec.quant.rdprune import PruneSettings
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 PEERS = ("turbo", "mozjpeg", "jpegli")
@@ -251,7 +252,7 @@ def run_strengths(
     for name, prio in drivers.items():
         out[name] = {}
         for st in strengths:
-            codec = PrunedCodec(name, fixed_priority(prio), strength=st)
+            codec = PrunedCodec(name, fixed_priority(prio), settings=PruneSettings(st))
             row = measure(image, codec.encode_to_bytes(image.rgb, len(plain)).data, codec, None)
             out[name][st] = {m: row[m] - ref[m] for m in ("psnr", "wpsnr_b", "ssim2")}
     return out
@@ -469,14 +470,11 @@ def report(
 def strength_report(images: list[BenchImage], encoder, centre, args: argparse.Namespace, plots: Path | None) -> dict:
     """The --strengths experiment at every budget quality: run, print the tables (and plots),
     return the raw curves."""
+    drivers = [{"model": encoder.model.predict_saliency(image.rgb), "centre": centre.predict(image.rgb.shape[:2]),
+                "human-A": image.human_a} for image in images]  # once per image, whatever the budgets
     out = {}
     for q in args.qualities:
-        curves = []
-        for image in images:
-            h, w = image.rgb.shape[:2]
-            drivers = {"model": encoder.model.predict_saliency(image.rgb), "centre": centre.predict((h, w)),
-                       "human-A": image.human_a}
-            curves.append(run_strengths(image, drivers, args.strengths, q))
+        curves = [run_strengths(image, maps, args.strengths, q) for image, maps in zip(images, drivers)]
         print(f"\n### strength: rd-pruning vs plain jpegli at the bytes of jpegli q{q} ({len(images)} images)\n")
         print(strength_table(curves, args.strengths))
         print(f"\nmodel against the centre Gaussian at the same SSIMULACRA2 loss\n\n"

@@ -25,6 +25,7 @@ from scipy.stats import spearmanr
 
 from sspcodec.codecs import PrunedCodec, fixed_priority
 from sspcodec.quality import weighted_mse, weighted_psnr
+from sspcodec.quant.rdprune import PruneSettings
 from sspnet.zoo import load_model
 
 SCORES = {
@@ -52,7 +53,7 @@ def main() -> None:
         cache = model.prepare(image.rgb)
         saliency = model.cached_saliency(cache)
         codecs = codecs_for(image, None, centre, saliency, sspcodec=False)
-        codecs.append(PrunedCodec("rd-model-0.5", fixed_priority(saliency), strength=0.5))
+        codecs.append(PrunedCodec("rd-model-0.5", fixed_priority(saliency), settings=PruneSettings(0.5)))
         budget = len(JpegliCodec().encode(image.rgb, a.quality))
         rows = []
         for codec in codecs:

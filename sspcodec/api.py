@@ -40,7 +40,7 @@ from .backends.progressive import smallest_form
 from .io import DEFAULT_MAX_PIXELS, decode_jpeg, read_image
 from .options import Budget, CompressError, check_max_pixels, check_request
 from .quant import luma_block_shape
-from .quant.rdprune import fit_quality, plain_encoder
+from .quant.rdprune import PruneSettings, fit_quality, plain_encoder
 from .search import (
     DEFAULT_FAMILIES,
     Allocation,
@@ -289,7 +289,7 @@ class Encoder:
         self.allocation: Allocation = allocation if allocation is not None else SaliencyAllocation()
         self.search: CandidateSearch | RdPruning
         if self.method == "rd":
-            self.search = RdPruning(self.backend.name, strength)
+            self.search = RdPruning(self.backend.name, PruneSettings(strength))
         else:
             self.search = CandidateSearch(
                 self.backend, families, refine_steps=refine_steps, max_psnr_drop=max_psnr_drop, keep_dc=keep_dc

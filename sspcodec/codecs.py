@@ -37,17 +37,7 @@ import numpy as np
 from PIL import Image
 
 from .backends import get_backend
-from .quant.rdprune import (
-    DEFAULT_CHROMA_GAIN,
-    DEFAULT_FLOOR,
-    DEFAULT_LOW_FLOOR,
-    DEFAULT_LOW_MIN_FREQ,
-    DEFAULT_MIN_FREQ,
-    DEFAULT_STEP_RATIO,
-    fit_quality,
-    plain_encoder,
-    prune_to_budget,
-)
+from .quant.rdprune import PruneSettings, fit_quality, plain_encoder, prune_to_budget
 
 #: rgb -> HxW priority map (where quality matters) for the codecs that reallocate bytes.
 PriorityFn = Callable[[np.ndarray], np.ndarray]
@@ -177,25 +167,18 @@ class PrunedCodec(Codec):
         priority: PriorityFn,
         *,
         base: str = "jpegli",
-        ratio: float = DEFAULT_STEP_RATIO,
-        floor: float = DEFAULT_FLOOR,
-        min_freq: int = DEFAULT_MIN_FREQ,
-        chroma_gain: float = DEFAULT_CHROMA_GAIN,
-        strength: float = 1.0,
-        low_floor: float = DEFAULT_LOW_FLOOR,
-        low_min_freq: int = DEFAULT_LOW_MIN_FREQ,
+        settings: PruneSettings = PruneSettings(),
     ) -> None:
         self.name = name
         self.priority = priority
         self.base = base
-        self.options = {"ratio": ratio, "floor": floor, "min_freq": min_freq, "chroma_gain": chroma_gain,
-                        "strength": strength, "low_floor": low_floor, "low_min_freq": low_min_freq}
+        self.settings = settings
 
     def encode(self, rgb: np.ndarray, quality: int) -> bytes:
         return self.encode_to_bytes(rgb, len(plain_encoder(rgb, self.base)(quality))).data
 
     def encode_to_bytes(self, rgb: np.ndarray, max_bytes: int) -> Encoded:
-        out = prune_to_budget(rgb, self.priority(rgb), int(max_bytes), base=self.base, **self.options)
+        out = prune_to_budget(rgb, self.priority(rgb), int(max_bytes), base=self.base, **self.settings.options())
         return Encoded(out.data, None)
 
 

@@ -34,17 +34,7 @@ from sspnet.baselines import CenterBias
 
 from .backends import Backend
 from .quant import CoefficientImage, luma_block_shape, prefilter_image
-from .quant.rdprune import (
-    DEFAULT_CHROMA_GAIN,
-    DEFAULT_FLOOR,
-    DEFAULT_LOW_FLOOR,
-    DEFAULT_LOW_MIN_FREQ,
-    DEFAULT_MIN_FREQ,
-    DEFAULT_STEP_RATIO,
-    check_refinement,
-    prune_to_budget,
-    strength_schedule,
-)
+from .quant.rdprune import PruneSettings, prune_to_budget
 
 #: Lowest background quality a candidate may fall to (or the plain quality, if that is lower).
 MIN_QUALITY = 20
@@ -410,8 +400,8 @@ DEFAULT_SHIFT_MIX = 0.0
 @dataclass
 class RdPruning:
     """Saliency-weighted RD pruning of a *base* JPEG finer than the plain fit, at the budget
-    (:func:`sspcodec.quant.rdprune.prune_to_budget`; how strength sets the refinement and the
-    weight floor between ``low_floor`` and ``floor`` and the protected low frequencies:
+    (:func:`sspcodec.quant.rdprune.prune_to_budget` with *settings*; how strength sets the
+    refinement, the weight floor and the protected low frequencies:
     :func:`~sspcodec.quant.rdprune.strength_schedule`).
 
     Block weights come from the allocation's priority map, raised by the predicted SSM of the
@@ -422,18 +412,8 @@ class RdPruning:
     """
 
     base: str = "jpegli"
-    strength: float = 1.0
+    settings: PruneSettings = field(default_factory=PruneSettings)
     shift_mix: float = DEFAULT_SHIFT_MIX
-    ratio: float = DEFAULT_STEP_RATIO
-    floor: float = DEFAULT_FLOOR
-    low_floor: float = DEFAULT_LOW_FLOOR
-    low_min_freq: int = DEFAULT_LOW_MIN_FREQ
-    min_freq: int = DEFAULT_MIN_FREQ
-    chroma_gain: float = DEFAULT_CHROMA_GAIN
-
-    def __post_init__(self) -> None:
-        check_refinement(self.ratio, self.strength)
-        strength_schedule(self.strength, self.floor, self.low_floor)  # ValueError on a bad floor
 
     def run(
         self, rgb: np.ndarray, priority: np.ndarray | None, target: int, plain: PlainJpeg, score: Scorer
@@ -447,11 +427,8 @@ class RdPruning:
         if priority is None:
             return SearchResult(plain_c, plain_c, plain.quality)
         out = prune_to_budget(
-            rgb, priority, target, base=self.base, ratio=self.ratio, floor=self.floor, min_freq=self.min_freq,
-            chroma_gain=self.chroma_gain, strength=self.strength, low_floor=self.low_floor,
-            low_min_freq=self.low_min_freq,
-            plain=(plain.quality, plain.data),
-            raise_with=first.ssm if self.shift_mix > 0 else None, raise_mix=self.shift_mix,
+            rgb, priority, target, base=self.base, plain=(plain.quality, plain.data),
+            raise_with=first.ssm if self.shift_mix > 0 else None, raise_mix=self.shift_mix, **self.settings.options(),
         )
         if out.data == plain.data:  # nothing finer fitted: the plain JPEG, already scored
             return SearchResult(plain_c, plain_c, plain.quality)

@@ -144,7 +144,8 @@ class Backbone(nn.Module):
         self.register_buffer("mean", torch.tensor(spec.mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(spec.std).view(1, 3, 1, 1), persistent=False)
 
-    def _stem_modules(self) -> list[nn.Module]:
+    def _frozen_modules(self) -> list[nn.Module]:
+        """The trunk's modules that freezing fixes: all of them, or those up to the stride-8 tap."""
         if self.trunk_frozen:
             return list(self.body.modules())
         return [m for n, m in self.body.named_modules() if any((n + ".").startswith(p) for p in self.stem)]
@@ -152,7 +153,7 @@ class Backbone(nn.Module):
     def freeze_stem(self) -> None:
         """Fix the trunk up to the stride-8 tap: ImageNet edges and textures need no saliency
         tuning, and skipping their backward pass makes CPU training about a third faster."""
-        for m in self._stem_modules():
+        for m in self._frozen_modules():
             for p in m.parameters(recurse=False):
                 p.requires_grad_(False)
         self.stem_frozen = True
@@ -168,7 +169,7 @@ class Backbone(nn.Module):
     def train(self, mode: bool = True) -> Backbone:
         super().train(mode)
         if self.stem_frozen:  # frozen BatchNorms keep their ImageNet statistics
-            for m in self._stem_modules():
+            for m in self._frozen_modules():
                 if isinstance(m, nn.modules.batchnorm._BatchNorm):
                     m.eval()
         return self

@@ -25,6 +25,7 @@ from sspcodec.codecs import (
     frame_type,
     get_codec,
 )
+from sspcodec.quant.rdprune import PruneSettings
 
 try:
     import pyjpegli  # noqa: F401
@@ -141,7 +142,7 @@ def test_pruned_codec_at_quality_spends_the_plain_bytes(photo):
     plain = JpegliCodec().encode(photo, 80)
     data = codec.encode(photo, 80)
     assert 0.99 * len(plain) <= len(data) <= len(plain)
-    assert PrunedCodec("off", fixed_priority(prio), strength=0.0).encode(photo, 80) == plain
+    assert PrunedCodec("off", fixed_priority(prio), settings=PruneSettings(0.0)).encode(photo, 80) == plain
 
 
 def test_frame_type_rejects_garbage():

@@ -12,6 +12,7 @@ from PIL import Image
 from sspcodec.backends import get_backend, read_dct
 from sspcodec.quant.rdprune import (
     DEFAULT_CHROMA_GAIN,
+    PruneSettings,
     base_dct,
     block_weights,
     check_refinement,
@@ -83,6 +84,16 @@ def test_strength_schedule_lowers_the_floor_then_refines():
     for bad in ((0.5, 1.5, 0.3), (0.5, 0.05, -0.1), (1.1, 0.05, 0.3)):
         with pytest.raises(ValueError):
             strength_schedule(*bad)
+
+
+def test_prune_settings_are_checked_once_and_passed_whole():
+    assert PruneSettings().options() == {
+        "strength": 1.0, "ratio": 0.70, "floor": 0.05, "low_floor": 0.30, "min_freq": 3, "low_min_freq": 4,
+        "chroma_gain": DEFAULT_CHROMA_GAIN,
+    }
+    for bad in ({"strength": 1.5}, {"ratio": 0.0}, {"floor": -0.1}, {"low_floor": 2.0}):
+        with pytest.raises(ValueError):
+            PruneSettings(**bad)
 
 
 @needs_jpegli

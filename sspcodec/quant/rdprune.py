@@ -46,7 +46,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from typing import Any, NamedTuple
 
@@ -153,6 +153,30 @@ def strength_schedule(
     start = max(low_floor, floor)
     return Schedule(STRENGTH_KNEE, start + (floor - start) * strength / STRENGTH_KNEE,
                     max(int(low_min_freq), int(min_freq)))
+
+
+@dataclass(frozen=True)
+class PruneSettings:
+    """The pruning's knobs besides the image, its map and the budget, validated once: the keyword
+    arguments of :func:`prune_to_budget` (:meth:`options`). One place for their defaults, so the
+    encoder's method (:class:`sspcodec.search.RdPruning`) and the benchmark codec
+    (:class:`sspcodec.codecs.PrunedCodec`) cannot drift apart."""
+
+    strength: float = 1.0
+    ratio: float = DEFAULT_STEP_RATIO
+    floor: float = DEFAULT_FLOOR
+    low_floor: float = DEFAULT_LOW_FLOOR
+    min_freq: int = DEFAULT_MIN_FREQ
+    low_min_freq: int = DEFAULT_LOW_MIN_FREQ
+    chroma_gain: float = DEFAULT_CHROMA_GAIN
+
+    def __post_init__(self) -> None:
+        check_refinement(self.ratio, self.strength)
+        strength_schedule(self.strength, self.floor, self.low_floor, self.min_freq, self.low_min_freq)
+
+    def options(self) -> dict[str, Any]:
+        """These settings as keyword arguments of :func:`prune_to_budget`."""
+        return asdict(self)
 
 
 @lru_cache(maxsize=1024)
@@ -469,6 +493,7 @@ __all__ = [
     "DEFAULT_STEP_RATIO",
     "STRENGTH_KNEE",
     "LambdaFit",
+    "PruneSettings",
     "PrunedJpeg",
     "Schedule",
     "base_dct",
