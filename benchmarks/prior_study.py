@@ -6,6 +6,10 @@ design (output blur, flip averaging, centre prior with a gate reading the map or
 fitted on the validation or the training images) is then fitted on the training side only and
 scored on the left-out set. The design with the best mean CC over both directions is the one to
 ship; KLD and SIM are printed next to it, with a centre Gaussian fitted on the training maps.
+The log-density centre bias (`sspnet.prior.centre_weighting`, the map times a broad Gaussian) is
+scored at every sigma of CENTRE_SIGMAS; `--grey` shows every image in greyscale (a probe of
+photos without colour), `--quick` skips the additive prior's fits (no training-set maps; the
+centre Gaussian is then fitted on the validation maps).
 
     python benchmarks/prior_study.py RUNS --data ../shared/datasets/osie --data ../shared/datasets/eyecrowd
 """
@@ -22,9 +26,27 @@ from sspnet import priorfit
 from sspnet.baselines import CenterBias
 from sspnet.data import SaliencyDataset
 from sspnet.experiments import _key, read_saliency_items
+from sspnet.prior import centre_weighting
 from sspnet.zoo import load_model
 
 BLURS = (0.0, 2.0, 4.0, 6.0, 8.0, 12.0)
+CENTRE_SIGMAS = (0.4, 0.5, 0.6, 0.7, 0.85)
+
+
+class Greyscale(torch.utils.data.Dataset):
+    """A SaliencyDataset's items with the image in greyscale (Rec. 601 luma in all three channels)."""
+
+    def __init__(self, dataset: SaliencyDataset) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> dict:
+        item = dict(self.dataset[index])
+        r, g, b = item["image"]
+        item["image"] = (0.299 * r + 0.587 * g + 0.114 * b).expand(3, -1, -1).contiguous()
+        return item
 
 
 def centre_maps(c: priorfit.Collected, bias: CenterBias) -> torch.Tensor:
@@ -40,24 +62,29 @@ def best_blur(c: priorfit.Collected, flip: bool) -> float:
     return max(BLURS, key=lambda s: priorfit.score(c, priorfit.predict(c, s, None, flip))["cc"])
 
 
-def study(run: Path, items, steps: int) -> dict[str, dict[str, float]]:
+def study(run: Path, items, steps: int, grey: bool = False, quick: bool = False) -> dict[str, dict[str, float]]:
     split = json.loads((run / "split.json").read_text())
     pos = {_key(it): i for i, it in enumerate(items)}
     model = load_model(str(run / "best.safetensors"), "cpu")
     size = model.config.input_size
     parts = {}
-    for name in ("train", "val", "test"):
-        subset = [items[pos[k]] for k in split[name]]
-        parts[name] = priorfit.collect(model, SaliencyDataset(subset, size=size), progress=True)
+    for name in ("val", "test") if quick else ("train", "val", "test"):
+        subset = SaliencyDataset([items[pos[k]] for k in split[name]], size=size)
+        parts[name] = priorfit.collect(model, Greyscale(subset) if grey else subset, progress=True)
     test = parts["test"]
     rows: dict[str, dict[str, float]] = {}
-    bias = CenterBias.fit([parts["train"].gt[i, 0].numpy() for i in range(len(parts["train"].names))])
-    rows["centre Gaussian (fit on train maps)"] = priorfit.score(test, centre_maps(test, bias))
+    fit_on = parts["val" if quick else "train"]
+    bias = CenterBias.fit([fit_on.gt[i, 0].numpy() for i in range(len(fit_on.names))])
+    rows[f"centre Gaussian (fit on {'val' if quick else 'train'} maps)"] = priorfit.score(test, centre_maps(test, bias))
     for flip in (False, True):
         tag = " + flip" if flip else ""
         blur = best_blur(parts["val"], flip)
-        rows[f"network, blur {blur:g} (val){tag}"] = priorfit.score(test, priorfit.predict(test, blur, None, flip))
-        for fit_on in ("val", "train"):
+        net = priorfit.predict(test, blur, None, flip)
+        rows[f"network, blur chosen on val{tag}"] = priorfit.score(test, net) | {"blur": blur}
+        for sigma in CENTRE_SIGMAS:
+            rows[f"network x centre Gaussian, sigma {sigma:g}{tag}"] = priorfit.score(
+                test, centre_weighting(net, test.boxes, sigma))
+        for fit_on in () if quick else ("val", "train"):
             for image_features in (False, True):
                 prior = priorfit.fit_prior(parts[fit_on], blur, image_features, flip, steps=steps)
                 label = f"prior, gate {'map+scene' if image_features else 'map'}, fit on {fit_on}{tag}"
@@ -82,13 +109,15 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=200)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", type=Path, help="write the table as JSON here")
+    ap.add_argument("--grey", action="store_true", help="show every image in greyscale")
+    ap.add_argument("--quick", action="store_true", help="skip the additive prior's fits (no training-set maps)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     items = read_saliency_items(a.data)
     results = {}
     for run in sorted(a.runs.glob("test-*")):
-        results[run.name] = study(run, items, a.steps)
+        results[run.name] = study(run, items, a.steps, a.grey, a.quick)
         if a.out:
             a.out.write_text(json.dumps(results, indent=1))
     labels = list(next(iter(results.values())))

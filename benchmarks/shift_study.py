@@ -14,7 +14,8 @@ images of the data set a leave-one-dataset-out network never saw (RUNS/test-<nam
 
 Distortions: JPEG q10 (Pillow, libjpeg), Gaussian blur (sigma 3 px of the canvas), recolouring
 (hue rotated by 90 degrees). Predicted SSMs go through `SSPNet.shift` of the model under each
-setting; rows also score a centre Gaussian and the blurred pixel difference.
+setting; rows also score a centre Gaussian and the blurred pixel difference. `--centre-sigma S`
+adds every setting again on maps under the log-density centre bias (`ModelConfig.centre_sigma`).
 
     python benchmarks/shift_study.py RUNS --data ../shared/datasets/osie --data ../shared/datasets/eyecrowd
 """
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import itertools
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -38,6 +40,7 @@ from sspnet.data.shift_layout.synthetic import synthesize_distorted_saliency
 from sspnet.experiments import _key, read_saliency_items
 from sspnet.imageio import read_image
 from sspnet.preprocess import letterbox
+from sspnet.prior import centre_weighting
 from sspnet.zoo import load_model
 
 SETTINGS = [(0.0, 0.0), (12.0, 0.0), (6.0, 2.0), (12.0, 1.0), (12.0, 2.0), (12.0, 4.0), (24.0, 1.0), (24.0, 2.0),
@@ -62,7 +65,7 @@ def scores(pred: np.ndarray, gt: np.ndarray) -> dict[str, float]:
     return {"cc": metrics.cc(pred, gt), "sim": metrics.sim(pred, gt), "kld": metrics.kld(pred, gt)}
 
 
-def study(run: Path, items, n_images: int) -> dict[str, dict[str, list[float]]]:
+def study(run: Path, items, n_images: int, centre_sigma: float = 0.0) -> dict[str, dict[str, list[float]]]:
     split = json.loads((run / "split.json").read_text())
     pos = {_key(it): i for i, it in enumerate(items)}
     model = load_model(str(run / "best.safetensors"), "cpu")
@@ -95,12 +98,14 @@ def study(run: Path, items, n_images: int) -> dict[str, dict[str, list[float]]]:
             synth = maps.shift_map(synth_d, sm_r_gt)
             with torch.inference_mode():
                 sm_d = model.saliency(as_input(dist), "d")
-            for blur, spread in SETTINGS:
+            weightings = [(0.0, "")] + ([(centre_sigma, f" x centre {centre_sigma:g}")] if centre_sigma > 0 else [])
+            for (blur, spread), (sigma, tag) in itertools.product(SETTINGS, weightings):
                 model.config = replace(base, shift_blur=blur, shift_spread=spread)
-                ssm = model.shift(sm_d, sm_r)[0, 0].float().numpy()
+                ssm = model.shift(centre_weighting(sm_d, None, sigma), centre_weighting(sm_r, None, sigma))
+                ssm = ssm[0, 0].float().numpy()
                 if not np.isfinite(ssm).all() or ssm.max() <= 0:
                     continue
-                label = f"SSM blur {blur:g} spread {spread:g}"
+                label = f"SSM blur {blur:g} spread {spread:g}{tag}"
                 add(label, "observer split", scores(ssm, human))
                 add(label, "synthetic", scores(ssm, synth))
             model.config = base
@@ -118,12 +123,13 @@ def main() -> None:
     ap.add_argument("--images", type=int, default=60, help="left-out images per run")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", type=Path)
+    ap.add_argument("--centre-sigma", type=float, default=0.0, help="also score maps under this centre weighting")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     items = read_saliency_items(a.data)
     allrows: dict[str, dict[str, list[float]]] = {}
     for run in sorted(a.runs.glob("test-*")):
-        for k, v in study(run, items, a.images).items():
+        for k, v in study(run, items, a.images, a.centre_sigma).items():
             for m, vals in v.items():
                 allrows.setdefault(k, {}).setdefault(m, []).extend(vals)
     summary = {k: {m: float(np.mean(v)) for m, v in d.items()} | {"n": len(d["cc"])} for k, d in allrows.items()}

@@ -136,6 +136,9 @@ def fit_prior(
     blurs: str = typer.Option("0,2,4,6,8,12", help="Output blurs to try (input pixels), comma-separated."),
     shift_blur: float = typer.Option(0.0, help="Sigma (input pixels) the SSM is smoothed with (see SSPNet.shift)."),
     shift_spread: float = typer.Option(0.0, help="Share of the shift spread like the distorted image's saliency."),
+    centre_sigma: float = typer.Option(0.0, help="Multiply every map by a Gaussian of this sigma (fraction of the "
+                                                 "image; 0 = off): the shipped model's 0.6 was chosen on "
+                                                 "leave-one-dataset-out runs (benchmarks/prior_study.py)."),
     steps: int = typer.Option(200, help="Adam steps per fit (batches of 64 images)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace --out if it exists."),
 ) -> None:
@@ -157,8 +160,8 @@ def fit_prior(
         tried = [float(b) for b in blurs.split(",") if b.strip()]
         if not tried or min(tried) < 0:
             _fail(f"--blurs must list non-negative numbers, got {blurs!r}")
-        if shift_blur < 0 or shift_spread < 0:
-            _fail("--shift-blur and --shift-spread must be >= 0")
+        if shift_blur < 0 or shift_spread < 0 or centre_sigma < 0:
+            _fail("--shift-blur, --shift-spread and --centre-sigma must be >= 0")
         net = load_model(model, "cpu")
         items = read_saliency_items(data)
         if split is not None:
@@ -168,7 +171,8 @@ def fit_prior(
             _fail("no images to fit on (check --data and --split)")
         collected = collect(net, SaliencyDataset(items, size=net.config.input_size))
         fitted, report = fit_output_stage(net, collected, tried, prior, image_features, steps)
-        fitted.config = replace(fitted.config, shift_blur=shift_blur, shift_spread=shift_spread)
+        fitted.config = replace(fitted.config, shift_blur=shift_blur, shift_spread=shift_spread,
+                                centre_sigma=centre_sigma)
         info = dict(getattr(net, "info", {})) | {"output_stage": report | {"source": str(model),
                                                                           "subset": subset if split else "all"}}
         save_checkpoint(fitted, out, info=info, half=True)

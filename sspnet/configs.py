@@ -26,6 +26,10 @@ class ModelConfig:
     # also reading the mean of the deepest tokens (what kind of scene it is).
     prior: bool = False
     prior_image_features: bool = False
+    # Log-density centre bias (`sspnet.prior.centre_weighting`, DeepGaze's): each map multiplied
+    # by an isotropic Gaussian of this sigma (fraction of the image's box), 0 = off. Applied
+    # after the output blur and before the mixed-in prior; chosen on leave-one-dataset-out runs.
+    centre_sigma: float = 0.0
     # The SSM as a map, not a sparse difference (`SSPNet.shift`): eq. 2's positive part smoothed
     # at this sigma (input pixels), plus `shift_spread` times its own mass spread like SM_d.
     shift_blur: float = 0.0

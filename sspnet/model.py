@@ -21,7 +21,7 @@ from .decoder import SaliencyDecoder, gaussian_blur
 from .device import autocast, resolve_device  # noqa: F401 (resolve_device re-exported)
 from .maps import shift_map
 from .preprocess import Box, letterbox, unletterbox
-from .prior import SaliencyPrior
+from .prior import SaliencyPrior, centre_weighting
 from .transformer import TokenEncoder
 
 ImageLike = np.ndarray | Image.Image
@@ -100,6 +100,7 @@ class SSPNet(nn.Module):
         (where the image sits on the canvas; None = the whole canvas)."""
         decoder = {"r": self.decoder_r, "d": self.decoder_d}[which]
         sm = gaussian_blur(decoder(feats, size), self.config.output_blur)
+        sm = centre_weighting(sm, boxes, self.config.centre_sigma)
         if self.prior is None:
             return sm
         scene = feats[2].float().mean((2, 3)) if self.prior.gate_image is not None else None

@@ -14,6 +14,12 @@ normalised entropy): a flat, diffuse map says "nothing stands out" and raises a.
 of the deepest token features (optional): what kind of scene it is. Scaling P by the map's peak
 keeps the mixture on the map's own scale, so the shift (SM_d - SM_r) of an identical pair is
 still exactly zero and maps keep their range.
+
+`centre_weighting` is the other way to use a centre prior, DeepGaze's: the prior as a log-density
+added to the network's log-map, i.e. the map *multiplied* by a broad Gaussian on the box. It adds
+no mass where the network sees nothing, it only discounts what the network finds near the edges,
+where people rarely look in any data set; the additive mixture moves mass to the centre, which
+pays on one data set and costs on another (docs/MODEL_CARD.md, leave one data set out).
 """
 from __future__ import annotations
 
@@ -24,7 +30,7 @@ from torch import nn
 
 from .preprocess import Box
 
-__all__ = ["N_MAP_STATS", "SaliencyPrior", "box_mask", "map_statistics"]
+__all__ = ["N_MAP_STATS", "SaliencyPrior", "box_gaussian", "box_mask", "centre_weighting", "map_statistics"]
 
 N_MAP_STATS = 4
 _EPS = 1e-8
@@ -40,6 +46,41 @@ def box_mask(boxes: Sequence[Box] | None, batch: int, size: tuple[int, int], dev
     for i, b in enumerate(boxes):
         mask[i, :, b.top : b.top + b.height, b.left : b.left + b.width] = 1.0
     return mask
+
+
+def box_gaussian(
+    boxes: Sequence[Box] | None, batch: int, size: tuple[int, int], device: torch.device,
+    mu: torch.Tensor, sigma: torch.Tensor, mask: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """(B, 1, H, W) Gaussian laid on each image's box, peak 1 at `mu` (x, y, fractions of the box
+    from its middle), `sigma` (x, y) fractions of the box's width and height, zero outside it
+    (`mask`: the boxes' `box_mask`, when the caller has it already)."""
+    h, w = size
+    boxes = list(boxes) if boxes is not None else [Box(0, 0, h, w)] * batch
+    ys = torch.arange(h, device=device, dtype=torch.float32) + 0.5
+    xs = torch.arange(w, device=device, dtype=torch.float32) + 0.5
+    sx, sy = sigma.float()
+    maps = []
+    for b in boxes:
+        u = (xs - b.left) / b.width - 0.5 - mu[0]
+        v = (ys - b.top) / b.height - 0.5 - mu[1]
+        maps.append(torch.exp(-(v[:, None] ** 2) / (2 * sy**2) - (u[None, :] ** 2) / (2 * sx**2)))
+    return torch.stack(maps)[:, None] * (box_mask(boxes, batch, size, device) if mask is None else mask)
+
+
+def centre_weighting(sm: torch.Tensor, boxes: Sequence[Box] | None, sigma: float) -> torch.Tensor:
+    """The maps multiplied by an isotropic Gaussian on each image's box (sigma: fraction of the
+    box's width and height; peak 1 at the middle; <= 0 leaves the maps as they are).
+
+        SM(u, v) = S(u, v) * exp(-(u^2 + v^2) / (2 sigma^2)),  u, v in [-1/2, 1/2] across the box
+
+    A log-density centre bias (DeepGaze): log SM = log S + log P. It is deterministic per box, so
+    the SSM of an identical pair stays exactly zero, and values only shrink (maps stay in [0, 1])."""
+    if sigma <= 0:
+        return sm
+    s = torch.tensor([sigma, sigma])
+    g = box_gaussian(boxes, sm.shape[0], tuple(sm.shape[-2:]), sm.device, torch.zeros(2), s)
+    return sm * g.to(sm.dtype)
 
 
 def map_statistics(sm: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -75,18 +116,7 @@ class SaliencyPrior(nn.Module):
     ) -> torch.Tensor:
         """(B, 1, H, W) Gaussian on each image's box, peak 1 at its centre, zero outside it
         (`mask`: the boxes' `box_mask`, when the caller has it already)."""
-        h, w = size
-        boxes = list(boxes) if boxes is not None else [Box(0, 0, h, w)] * batch
-        ys = torch.arange(h, device=device, dtype=torch.float32) + 0.5
-        xs = torch.arange(w, device=device, dtype=torch.float32) + 0.5
-        sx, sy = self.log_sigma.float().exp()
-        maps = []
-        for b in boxes:
-            u = (xs - b.left) / b.width - 0.5 - self.mu[0]
-            v = (ys - b.top) / b.height - 0.5 - self.mu[1]
-            g = torch.exp(-(v[:, None] ** 2) / (2 * sy**2) - (u[None, :] ** 2) / (2 * sx**2))
-            maps.append(g)
-        return torch.stack(maps)[:, None] * (box_mask(boxes, batch, size, device) if mask is None else mask)
+        return box_gaussian(boxes, batch, size, device, self.mu, self.log_sigma.exp(), mask)
 
     def weight(self, sm: torch.Tensor, mask: torch.Tensor, image_feats: torch.Tensor | None) -> torch.Tensor:
         """(B, 1, 1, 1) mixing weight a in (0, 1) for each map."""

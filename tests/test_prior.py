@@ -15,7 +15,7 @@ from sspnet.cli import app
 from sspnet.experiments import _key, leave_one_dataset_out, read_saliency_items, train_saliency
 from sspnet.model import build_model
 from sspnet.preprocess import Box, boxes_from_masks
-from sspnet.prior import SaliencyPrior, box_mask, map_statistics
+from sspnet.prior import SaliencyPrior, box_mask, centre_weighting, map_statistics
 from sspnet.train import TrainConfig
 from sspnet.zoo import load_model, save_checkpoint
 
@@ -87,6 +87,38 @@ def test_prior_keeps_identical_pairs_at_zero_shift_and_a_real_change_positive() 
         y = x.clone()
         y[:, :, 10:30, 10:40] = 1.0
         assert float(model(x, y, boxes)["ssm"].sum()) > 0
+
+
+def test_centre_weighting_discounts_the_edges_of_each_box_and_only_shrinks() -> None:
+    size = (48, 64)
+    landscape, portrait = Box(8, 0, 32, 64), Box(0, 20, 48, 24)
+    sm = torch.rand(2, 1, *size)
+    assert centre_weighting(sm, [landscape, portrait], 0.0) is sm  # off
+    out = centre_weighting(sm, [landscape, portrait], 0.5)
+    assert bool((out <= sm).all()) and bool((out >= 0).all())
+    flat = centre_weighting(torch.ones(2, 1, *size), [landscape, portrait], 0.5)[:, 0]
+    for m, b in zip(flat, (landscape, portrait)):
+        mid = m[b.top + b.height // 2, b.left + b.width // 2]
+        corner = m[b.top, b.left]  # u = v = -1/2 (to half a pixel): exp(-0.5 / (2 * 0.25))
+        assert float(mid) == pytest.approx(1.0, abs=0.01)
+        assert float(corner) == pytest.approx(float(np.exp(-1.0)), abs=0.03)
+        assert float(m[: b.top].abs().sum() + m[b.top + b.height :].abs().sum()) == 0.0  # padding
+
+
+def test_centre_weighting_keeps_identical_pairs_at_zero_shift_and_is_in_the_config() -> None:
+    model = _model(centre_sigma=0.6, shift_blur=3.0, shift_spread=1.0)
+    model.tie_decoders()
+    plain = _model(shift_blur=3.0, shift_spread=1.0)
+    plain.tie_decoders()
+    x = torch.rand(1, 3, *TINY_CANVAS)
+    box = [Box(4, 0, TINY_CANVAS[0] - 8, TINY_CANVAS[1])]
+    with torch.inference_mode():
+        assert float(model(x, x, box)["ssm"].abs().max()) == 0.0
+        sm, sm_plain = model.saliency(x, "r", box), plain.saliency(x, "r", box)
+    h, w = TINY_CANVAS
+    edge, mid = (h // 2, 0), (h // 2, w // 2)
+    assert float(sm[0, 0][edge] / sm_plain[0, 0][edge]) < 0.75 < float(sm[0, 0][mid] / sm_plain[0, 0][mid])
+    assert type(model.config).from_dict(model.config.to_dict()).centre_sigma == 0.6
 
 
 def test_shift_spread_keeps_the_total_and_reaches_where_people_look() -> None:
@@ -191,15 +223,16 @@ def test_fit_prior_cli_writes_a_loadable_checkpoint_with_the_stage(two_sets, tmp
     out = tmp_path / "fitted.safetensors"
     args = ["fit-prior", "-m", str(ckpt), "-d", str(two_sets[0]), "-d", str(two_sets[1]), "--split",
             str(tmp_path / "split.json"), "-o", str(out), "--blurs", "0,1", "--steps", "20",
-            "--shift-blur", "2", "--shift-spread", "1"]
+            "--shift-blur", "2", "--shift-spread", "1", "--centre-sigma", "0.6"]
     res = CliRunner().invoke(app, args)
     assert res.exit_code == 0, res.output
     model = load_model(str(out), "cpu")
     assert model.config.prior and model.config.shift_spread == 1.0 and model.config.shift_blur == 2.0
+    assert model.config.centre_sigma == 0.6
     assert model.info["output_stage"]["images"] == 5 and model.info["name"] == "tiny"
     again = CliRunner().invoke(app, args)
     assert again.exit_code == 2 and "exists" in again.output
-    bad = CliRunner().invoke(app, [*args[:-6], "--blurs", "-1", "--overwrite"])
+    bad = CliRunner().invoke(app, [*args[:-8], "--blurs", "-1", "--overwrite"])
     assert bad.exit_code == 2 and "--blurs" in bad.output
 
 

@@ -48,12 +48,14 @@ def test_shipped_config_comes_from_the_weights_and_its_blur_smooths_the_maps(mod
     """The config is the one stored in the weights' metadata plus the zoo entry's inference
     overrides (the shift on max-1 maps); the output stage chosen on validation data is on: the
     blur, and the SSM spread at the scale of a few observers' fixations. (The learned prior was
-    a tie on the leave-one-dataset-out runs, so it is off: docs/MODEL_CARD.md.)"""
+    a tie on the leave-one-dataset-out runs, so it is off; the multiplicative centre bias is on:
+    docs/MODEL_CARD.md.)"""
     stored, _, _ = sspnet.zoo.read_checkpoint(WEIGHTS_DIR / ZOO["default"][0])
     assert model.config == replace(stored, **ZOO["default"][2])
     assert model.config.shift_from_normalized
     assert model.config.output_blur > 0 and not model.config.prior
     assert model.config.shift_blur > 0 and model.config.shift_spread > 0
+    assert 0.3 <= model.config.centre_sigma <= 1.0  # broad: discounts the edges, keeps the content
     unblurred = sspnet.zoo.model_from_checkpoint(WEIGHTS_DIR / ZOO["default"][0]).eval()
     unblurred.config = replace(unblurred.config, output_blur=0.0)
     rgb = _rgb(ASTRONAUT, 256)
