@@ -62,7 +62,10 @@ def best_blur(c: priorfit.Collected, flip: bool) -> float:
     return max(BLURS, key=lambda s: priorfit.score(c, priorfit.predict(c, s, None, flip))["cc"])
 
 
-def study(run: Path, items, steps: int, grey: bool = False, quick: bool = False) -> dict[str, dict[str, float]]:
+def study(
+    run: Path, items, steps: int, grey: bool = False, quick: bool = False
+) -> tuple[dict[str, dict[str, float]], priorfit.Collected, float]:
+    """The design rows of one run, its left-out set's maps and the output blur chosen on validation."""
     split = json.loads((run / "split.json").read_text())
     pos = {_key(it): i for i, it in enumerate(items)}
     model = load_model(str(run / "best.safetensors"), "cpu")
@@ -90,7 +93,21 @@ def study(run: Path, items, steps: int, grey: bool = False, quick: bool = False)
                 label = f"prior, gate {'map+scene' if image_features else 'map'}, fit on {fit_on}{tag}"
                 rows[label] = priorfit.score(test, priorfit.predict(test, blur, prior, flip))
                 rows[label]["alpha"] = float(priorfit_alpha(test, blur, prior, flip))
-    return rows
+    return rows, test, best_blur(parts["val"], False)
+
+
+def cross_fit(tests: dict[str, tuple[priorfit.Collected, float]], steps: int) -> dict[str, dict[str, float]]:
+    """The additive prior fitted on another run's left-out images (maps of a network that is
+    transferring, as the shipped one does on new photos) and scored on this run's: does how much
+    prior pays carry over from one data set to another?"""
+    out = {}
+    for name, (test, blur) in tests.items():
+        for other, (fit_on, _) in tests.items():
+            if other != name:
+                prior = priorfit.fit_prior(fit_on, blur, steps=steps)
+                out[name] = priorfit.score(test, priorfit.predict(test, blur, prior))
+                out[name]["alpha"] = priorfit_alpha(test, blur, prior, False)
+    return out
 
 
 def priorfit_alpha(c: priorfit.Collected, blur: float, prior, flip: bool) -> float:
@@ -115,9 +132,15 @@ def main() -> None:
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     items = read_saliency_items(a.data)
-    results = {}
+    results, tests = {}, {}
     for run in sorted(a.runs.glob("test-*")):
-        results[run.name] = study(run, items, a.steps, a.grey, a.quick)
+        results[run.name], test, blur = study(run, items, a.steps, a.grey, a.quick)
+        tests[run.name] = (test, blur)
+        if a.out:
+            a.out.write_text(json.dumps(results, indent=1))
+    if len(tests) > 1:
+        for name, row in cross_fit(tests, a.steps).items():
+            results[name]["prior, gate map, fit on the other run's left-out set"] = row
         if a.out:
             a.out.write_text(json.dumps(results, indent=1))
     labels = list(next(iter(results.values())))

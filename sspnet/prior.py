@@ -61,11 +61,14 @@ def box_gaussian(
     xs = torch.arange(w, device=device, dtype=torch.float32) + 0.5
     sx, sy = sigma.float()
     maps = []
-    for b in boxes:
+    for b in boxes:  # separable: two 1-D Gaussians, each zero outside the box, and their outer product
         u = (xs - b.left) / b.width - 0.5 - mu[0]
         v = (ys - b.top) / b.height - 0.5 - mu[1]
-        maps.append(torch.exp(-(v[:, None] ** 2) / (2 * sy**2) - (u[None, :] ** 2) / (2 * sx**2)))
-    return torch.stack(maps)[:, None] * (box_mask(boxes, batch, size, device) if mask is None else mask)
+        gx = torch.exp(-(u**2) / (2 * sx**2)) * ((xs > b.left) & (xs < b.left + b.width))
+        gy = torch.exp(-(v**2) / (2 * sy**2)) * ((ys > b.top) & (ys < b.top + b.height))
+        maps.append(gy[:, None] * gx[None, :])
+    out = torch.stack(maps)[:, None]
+    return out if mask is None else out * mask
 
 
 def centre_weighting(sm: torch.Tensor, boxes: Sequence[Box] | None, sigma: float) -> torch.Tensor:
