@@ -73,9 +73,14 @@ def images(n: int, seed: int = 0, size: tuple[int, int] = (288, 384)) -> tuple[n
     return pristine, noisy
 
 
-def build(config: str, device: torch.device) -> sspnet.SSPNet:
+def build(config: str, device: torch.device, shipped: bool = False) -> sspnet.SSPNet:
+    """A config with random weights (the same cost as trained ones); `shipped`: the zoo's
+    `default` instead, whose output stage (blur, centre bias, SSM spread) costs time too."""
     torch.manual_seed(0)
-    model = sspnet.build_model(config, pretrained_backbone=False).eval().to(device)
+    if shipped and config == "default":
+        model = sspnet.load_model("default", "cpu").eval().to(device)
+    else:
+        model = sspnet.build_model(config, pretrained_backbone=False).eval().to(device)
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
     return model
@@ -100,7 +105,7 @@ def cpu_table(args: argparse.Namespace) -> list[dict]:
                      "prepare": None, "baseline": False})
 
     for config, repeats in (("default", args.repeats), ("paper-resnet50", args.paper_repeats)):
-        model = build(config, dev)
+        model = build(config, dev, shipped=True)
         cache = model.prepare(pristine)
         ms = median_ms(lambda: model.predict_shift_cached(cache, cands, batch_size=args.batch), repeats)
         prep = median_ms(lambda: model.prepare(pristine), repeats, warmup=0)
@@ -152,7 +157,7 @@ def gpu_table(args: argparse.Namespace, device: torch.device, batches: tuple[int
     print(head)
     print("-" * len(head))
     for config in ("default", "paper-resnet50"):
-        model = build(config, device)
+        model = build(config, device, shipped=True)
         cache = model.prepare(pristine)
         size = model.config.input_size
         for b in batches:

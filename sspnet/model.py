@@ -43,7 +43,8 @@ class PristineCache:
 
     shape: tuple[int, int]
     box: Box
-    sm: torch.Tensor  # (1, 1, H, W) SM_r at the model's input size
+    sm: torch.Tensor  # (1, 1, H, W) SM_r at the model's input size, one pass: what shifts use
+    view: torch.Tensor | None = None  # SM_r as saliency on its own (flip-averaged); None: `sm`
 
     def crop(self, canvas_maps: np.ndarray) -> np.ndarray:
         """The part of maps at the model's input size (..., H, W) that covers the image."""
@@ -51,8 +52,10 @@ class PristineCache:
         return canvas_maps[..., b.top : b.top + b.height, b.left : b.left + b.width]
 
     def saliency_crop(self) -> np.ndarray:
-        """SM_r at the model's input resolution, cropped to the image (float32 in [0, 1])."""
-        return np.ascontiguousarray(self.crop(self.sm[0, 0].cpu().numpy())).clip(0, 1)
+        """SM_r as saliency on its own (where people look: the codec's weights) at the model's
+        input resolution, cropped to the image (float32 in [0, 1])."""
+        sm = self.sm if self.view is None else self.view
+        return np.ascontiguousarray(self.crop(sm[0, 0].float().cpu().numpy())).clip(0, 1)
 
 
 def as_rgb_array(image: ImageLike) -> np.ndarray:
@@ -99,7 +102,11 @@ class SSPNet(nn.Module):
         """Saliency at `size` from one decoder; with a prior, mixed in on each image's `boxes`
         (where the image sits on the canvas; None = the whole canvas)."""
         decoder = {"r": self.decoder_r, "d": self.decoder_d}[which]
-        sm = gaussian_blur(decoder(feats, size), self.config.output_blur)
+        return self._output_stage(decoder(feats, size), feats, boxes)
+
+    def _output_stage(self, raw: torch.Tensor, feats: Features, boxes: Sequence[Box] | None) -> torch.Tensor:
+        """Decoder maps -> output maps: blur, centre weighting, mixed-in prior (as configured)."""
+        sm = gaussian_blur(raw, self.config.output_blur)
         sm = centre_weighting(sm, boxes, self.config.centre_sigma)
         if self.prior is None:
             return sm
@@ -139,8 +146,29 @@ class SSPNet(nn.Module):
         q = q / q.sum((-2, -1), keepdim=True).clamp_min(1e-12)
         return (smooth + spread * mass * q) / (1 + spread)
 
-    def saliency(self, x: torch.Tensor, which: str = "r", boxes: Sequence[Box] | None = None) -> torch.Tensor:
-        return self.decode(self.encode(x), which, x.shape[-2:], boxes)
+    def saliency(
+        self, x: torch.Tensor, which: str = "r", boxes: Sequence[Box] | None = None, flip: bool = False
+    ) -> torch.Tensor:
+        """Maps of one decoder; `flip` averages the decoder's map of each image with that of its
+        mirror image (mirrored back) before the output stage: test-time augmentation at twice the
+        cost, used for saliency on its own (`config.flip_saliency`), never inside a shift, where
+        both maps of a pair must come from the same single pass."""
+        if not flip:
+            return self.decode(self.encode(x), which, x.shape[-2:], boxes)
+        return self._single_and_flipped(x, which, boxes)[1]
+
+    def _single_and_flipped(
+        self, x: torch.Tensor, which: str, boxes: Sequence[Box] | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(single-pass maps, flip-averaged maps). The images and their mirrors go through the
+        network in separate passes, so the single-pass maps are bit for bit those of `decode`
+        (a batch of another size may round differently, and an identical pair must give exactly
+        zero shift)."""
+        decoder = {"r": self.decoder_r, "d": self.decoder_d}[which]
+        own = self.encode(x)
+        raw = decoder(own, x.shape[-2:])
+        mirrored = decoder(self.encode(x.flip(-1)), x.shape[-2:]).flip(-1)
+        return self._output_stage(raw, own, boxes), self._output_stage(0.5 * (raw + mirrored), own, boxes)
 
     def tie_decoders(self) -> None:
         """Copy decoder_r into decoder_d: the 'intuitive approach' in dual-decoder form, used
@@ -182,14 +210,15 @@ class SSPNet(nn.Module):
 
     @torch.inference_mode()
     def predict_saliency(self, image: ImageLike | list[ImageLike], batch_size: int = 8):
-        """Saliency of the pristine decoder, HxW float32 in [0, 1] at each image's own size."""
+        """Saliency of the pristine decoder, HxW float32 in [0, 1] at each image's own size
+        (flip-averaged when the config says so; the maps of `predict_shift` never are)."""
         single = not isinstance(image, list)
         images = [image] if single else image
         out: list[np.ndarray] = []
         for i in range(0, len(images), batch_size):
             x, boxes, shapes = self._to_input(images[i : i + batch_size])
             with self._autocast():
-                sm = self.saliency(x, "r", boxes)
+                sm = self.saliency(x, "r", boxes, flip=self.config.flip_saliency)
             out += self._to_maps(sm, boxes, shapes)
         return out[0] if single else out
 
@@ -199,6 +228,9 @@ class SSPNet(nn.Module):
         independent decodings, so SM_r is all a candidate needs from the pristine side."""
         x, boxes, shapes = self._to_input([pristine])
         with self._autocast():
+            if self.config.flip_saliency:  # the codec's weights: saliency on its own
+                sm, view = self._single_and_flipped(x, "r", boxes)
+                return PristineCache(shapes[0], boxes[0], sm.float(), view.float())
             sm = self.saliency(x, "r", boxes)
         return PristineCache(shapes[0], boxes[0], sm.float())
 

@@ -121,6 +121,24 @@ def test_centre_weighting_keeps_identical_pairs_at_zero_shift_and_is_in_the_conf
     assert type(model.config).from_dict(model.config.to_dict()).centre_sigma == 0.6
 
 
+def test_flip_averaged_saliency_is_mirror_symmetric_and_shifts_stay_single_pass() -> None:
+    model = _model(centre_sigma=0.6, shift_blur=3.0, shift_spread=1.0, flip_saliency=True)
+    model.tie_decoders()
+    x = torch.rand(1, 3, *TINY_CANVAS)
+    with torch.inference_mode():
+        plain, mirrored = model.saliency(x), model.saliency(x.flip(-1)).flip(-1)
+        assert float((plain - mirrored).abs().max()) > 1e-4  # one pass is not mirror-symmetric
+        avg, avg_m = model.saliency(x, flip=True), model.saliency(x.flip(-1), flip=True).flip(-1)
+        assert float((avg - avg_m).abs().max()) < 1e-5  # the average is
+    rgb = (np.random.default_rng(0).random((40, 52, 3)) * 255).astype(np.uint8)
+    sm = model.predict_saliency(rgb)
+    sm_m = model.predict_saliency(np.ascontiguousarray(rgb[:, ::-1]))[:, ::-1]
+    assert np.abs(sm - sm_m).max() < 1e-4  # predict_saliency follows the config
+    pred = model.predict_shift(rgb, rgb)
+    assert float(pred.ssm.max()) == 0.0  # identical pair: both single-pass, exactly zero
+    assert np.abs(pred.sm_pristine - sm).max() > 0  # and not the flip-averaged map
+
+
 def test_shift_spread_keeps_the_total_and_reaches_where_people_look() -> None:
     plain, spread = _model(), _model(shift_blur=4.0, shift_spread=2.0)
     sm_r = torch.zeros(1, 1, 48, 64)
