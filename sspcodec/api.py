@@ -8,7 +8,8 @@ source's ICC profile and EXIF (orientation 1) unless `strip`, greyscale if the s
 Methods: ``"rd"`` (the default; :class:`~sspcodec.search.RdPruning`): saliency-weighted RD pruning
 of a finer jpegli JPEG by the predicted saliency (optionally raised where the plain JPEG is
 predicted to shift attention), guarded by the model's saliency-weighted PSNR against the plain
-JPEG: one encoding, three model evaluations. ``"search"`` (:class:`~sspcodec.search.CandidateSearch`,
+JPEG: one encoding, three model evaluations (four when the model flip-averages its saliency,
+as the shipped one does). ``"search"`` (:class:`~sspcodec.search.CandidateSearch`,
 libjpeg-turbo by default): candidate quality maps scored by predicted shift. On held-out images
 the rd method wins where people look at equal bytes (docs/BENCHMARKS.md).
 
@@ -220,7 +221,7 @@ class _ShiftScorer:
         self.model, self.rgb, self.batch_size = model, rgb, batch_size
         self.cache = model.prepare(rgb)
         self.saliency = _finite(self.cache.saliency_crop(), "saliency")  # SM_r, model resolution
-        self.evaluations = 1
+        self.evaluations = 2 if model.config.flip_saliency else 1  # SM_r (and its mirror image's)
         self._wpsnr: dict[bytes, float] = {}
 
     def __call__(self, datas: Sequence[bytes]) -> list[Score]:
