@@ -663,3 +663,20 @@ def test_freeze_trunk_fixes_the_whole_backbone() -> None:
     assert all(torch.equal(b, m.running_mean) for b, m in zip(before, bns))
     assert all(p.grad is None for p in bb.parameters())
     assert any(p.grad is not None for p in model.decoder_r.parameters())
+
+
+def test_output_blur_cpu_fast_path_matches_the_conv_path_and_keeps_gradients() -> None:
+    from sspnet.decoder import gaussian_blur
+
+    x = torch.rand(3, 1, 40, 56)
+    with torch.no_grad():
+        fast = gaussian_blur(x, 4.0)  # OpenCV on a CPU without gradients
+    slow_in = x.clone().requires_grad_(True)
+    slow = gaussian_blur(slow_in, 4.0)  # the conv path: gradients flow
+    assert torch.allclose(fast, slow.detach(), atol=1e-6)
+    assert abs(float(fast.sum()) - float(x.sum())) < 1e-2 * float(x.sum())  # a blur keeps the mass, roughly
+    slow.sum().backward()
+    assert slow_in.grad is not None and float(slow_in.grad.abs().sum()) > 0
+    tiny = torch.rand(1, 1, 5, 6)  # kernel wider than the map: the conv path's clipped radius
+    with torch.no_grad():
+        assert gaussian_blur(tiny, 4.0).shape == tiny.shape
