@@ -24,29 +24,13 @@ import torch
 
 from sspnet import priorfit
 from sspnet.baselines import CenterBias
-from sspnet.data import SaliencyDataset
+from sspnet.data import GreyscaleView, SaliencyDataset
 from sspnet.experiments import _key, read_saliency_items
 from sspnet.prior import centre_weighting
 from sspnet.zoo import load_model
 
 BLURS = (0.0, 2.0, 4.0, 6.0, 8.0, 12.0)
 CENTRE_SIGMAS = (0.4, 0.5, 0.6, 0.7, 0.85)
-
-
-class Greyscale(torch.utils.data.Dataset):
-    """A SaliencyDataset's items with the image in greyscale (Rec. 601 luma in all three channels)."""
-
-    def __init__(self, dataset: SaliencyDataset) -> None:
-        self.dataset = dataset
-
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-    def __getitem__(self, index: int) -> dict:
-        item = dict(self.dataset[index])
-        r, g, b = item["image"]
-        item["image"] = (0.299 * r + 0.587 * g + 0.114 * b).expand(3, -1, -1).contiguous()
-        return item
 
 
 def centre_maps(c: priorfit.Collected, bias: CenterBias) -> torch.Tensor:
@@ -73,7 +57,7 @@ def study(
     parts = {}
     for name in ("val", "test") if quick else ("train", "val", "test"):
         subset = SaliencyDataset([items[pos[k]] for k in split[name]], size=size)
-        parts[name] = priorfit.collect(model, Greyscale(subset) if grey else subset, progress=True)
+        parts[name] = priorfit.collect(model, GreyscaleView(subset) if grey else subset, progress=True)
     test = parts["test"]
     rows: dict[str, dict[str, float]] = {}
     fit_on = parts["val" if quick else "train"]

@@ -290,6 +290,8 @@ def eval_(
         None, help="Shift mode: a saliency-only model scored as the 'intuitive approach'."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
     workers: int = typer.Option(0, help="Data loading processes."),
+    greyscale: bool = typer.Option(False, help="Show the model every image in greyscale (saliency mode; the "
+                                               "human maps stay those of the colour images): a generalisation probe."),
 ) -> None:
     """Score a model: CC, SIM, KLD (+ NSS, AUC-Judd with fixations), baselines and significance."""
     from .data import DatasetError
@@ -298,7 +300,7 @@ def eval_(
 
     with one_line_errors(usage=(DatasetError, WeightsError, ValueError, RuntimeError), runtime=()):
         if mode == "saliency":
-            summary = eval_saliency(model, data, out, split, subset, device, workers)
+            summary = eval_saliency(model, data, out, split, subset, device, workers, greyscale)
             for row in summary:
                 typer.echo("  ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
         elif mode == "shift":

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, replace
 from pathlib import Path
+from typing import Any
 
 import torch
 from tqdm.auto import tqdm
@@ -172,10 +173,11 @@ def _split_indices(keys: list[str], split_file: str | Path | None, subset: str) 
 
 def eval_saliency(
     model_name: str, roots: list[str | Path], out_dir: str | Path, split_file: str | Path | None = None,
-    subset: str = "test", device: str = "auto", workers: int = 0,
+    subset: str = "test", device: str = "auto", workers: int = 0, greyscale: bool = False,
 ) -> list[dict]:
     """One evaluation run: the model plus centre-bias and average-map baselines fitted on the
-    split's training images (none when no split is given)."""
+    split's training images (none when no split is given); `greyscale` shows the model every
+    image in greyscale (the human maps stay those of the colour images)."""
     from .baselines import AverageMap, CenterBias
     from .data import get_saliency_map
     from .evaluate import run_saliency_eval
@@ -188,8 +190,12 @@ def eval_saliency(
         maps = [get_saliency_map(items[i]) for i in tqdm(train_idx, desc="fitting baselines", leave=False)]
         baselines = {"centre-bias": CenterBias.fit(maps), "average-train-map": AverageMap.fit(maps)}
     model = load_model(model_name, device)
-    return run_saliency_eval(model, [items[i] for i in test_idx], baselines, out_dir, model_name="sspnet",
-                             num_workers=workers)
+    tested: Any = [items[i] for i in test_idx]
+    if greyscale:
+        from .data import GreyscaleView, SaliencyDataset
+
+        tested = GreyscaleView(SaliencyDataset(tested, size=model.config.input_size))
+    return run_saliency_eval(model, tested, baselines, out_dir, model_name="sspnet", num_workers=workers)
 
 
 def eval_shift(

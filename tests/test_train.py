@@ -419,6 +419,17 @@ def test_cli_train_then_eval_default_config(runner, tmp_path, data_root, items) 
     assert result.exit_code == 0, result.output
     assert "model=centre-bias" in result.output
     assert "centre-bias" in (tmp_path / "eval" / "results.md").read_text()
+    grey = runner.invoke(app, ["eval", "--model", str(out / "best.safetensors"), "-d", str(data_root), "-o",
+                               str(tmp_path / "grey"), "--split", str(out / "split.json"), "--device", "cpu",
+                               "--greyscale"])
+    assert grey.exit_code == 0, grey.output
+    def row(text: str, name: str) -> str:  # the summary line (a progress bar may share it before a \r)
+        return next(ln[ln.index(name) :] for ln in text.splitlines() if name in ln)
+
+    sspnet_line = lambda text: row(text, "model=sspnet")  # noqa: E731
+    centre_line = lambda text: row(text, "model=centre-bias")  # noqa: E731
+    assert centre_line(grey.output) == centre_line(result.output)  # same human maps and baselines
+    assert sspnet_line(grey.output) != sspnet_line(result.output)  # the model saw other pixels
 
 
 def test_cli_train_refuses_empty_validation_set(runner, tmp_path, data_root, items) -> None:

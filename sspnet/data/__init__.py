@@ -25,7 +25,7 @@ from sspnet.data.shift_layout import (
 )
 from sspnet.data.splits import Fold, holdout_split, kfold_by_scene, scene_groups
 
-_LAZY = {"SaliencyDataset", "ShiftDataset"}
+_LAZY = {"GreyscaleView", "SaliencyDataset", "ShiftDataset"}
 
 __all__ = [
     "MANIFEST_COLUMNS",
@@ -33,6 +33,7 @@ __all__ = [
     "EyeTrackingImage",
     "Fixations",
     "Fold",
+    "GreyscaleView",
     "SaliencyDataset",
     "ShiftDataset",
     "ShiftRecord",

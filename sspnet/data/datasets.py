@@ -31,7 +31,7 @@ from sspnet.data.shift_layout import ShiftScene
 from sspnet.imageio import read_image
 from sspnet.preprocess import INPUT_SIZE, Box, letterbox
 
-__all__ = ["SaliencyDataset", "ShiftDataset", "letterbox_fixations", "valid_mask"]
+__all__ = ["GreyscaleView", "SaliencyDataset", "ShiftDataset", "letterbox_fixations", "valid_mask"]
 
 FLIP_P = 0.5
 
@@ -204,3 +204,20 @@ class ShiftDataset(_FlipMixin, Dataset):
             "level": rec_d.level,
             "scene_id": scene.scene_id,
         }
+
+
+class GreyscaleView(Dataset):
+    """A dataset's items with the image shown in greyscale (Rec. 601 luma in all three channels),
+    everything else untouched: a probe of how a model does on photos without colour."""
+
+    def __init__(self, dataset: Dataset) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)  # type: ignore[arg-type]
+
+    def __getitem__(self, index: int) -> dict:
+        item = dict(self.dataset[index])
+        r, g, b = item["image"]
+        item["image"] = (0.299 * r + 0.587 * g + 0.114 * b).expand(3, -1, -1).contiguous()
+        return item

@@ -1,8 +1,9 @@
-"""benchmarks/prior_study.py's greyscale probe: what the greyscale rows of the model card are scored on."""
+"""The greyscale probe (sspnet.data.GreyscaleView): what prior_study --grey and sspnet eval --greyscale show."""
 from __future__ import annotations
 
 import torch
-from helpers_bench import load_benchmark
+
+from sspnet.data import GreyscaleView
 
 
 class _Items(torch.utils.data.Dataset):
@@ -16,8 +17,7 @@ class _Items(torch.utils.data.Dataset):
 
 
 def test_greyscale_shows_rec601_luma_in_all_channels_and_keeps_the_rest() -> None:
-    study = load_benchmark("prior_study")
-    grey = study.Greyscale(_Items())
+    grey = GreyscaleView(_Items())
     assert len(grey) == 2
     red, green = grey[0], grey[1]
     for item, luma in ((red, 0.299), (green, 0.587)):
