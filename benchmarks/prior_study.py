@@ -63,9 +63,10 @@ def study(
     fit_on = parts["val" if quick else "train"]
     bias = CenterBias.fit([fit_on.gt[i, 0].numpy() for i in range(len(fit_on.names))])
     rows[f"centre Gaussian (fit on {'val' if quick else 'train'} maps)"] = priorfit.score(test, centre_maps(test, bias))
+    blurs = {flip: best_blur(parts["val"], flip) for flip in (False, True)}
     for flip in (False, True):
         tag = " + flip" if flip else ""
-        blur = best_blur(parts["val"], flip)
+        blur = blurs[flip]
         net = priorfit.predict(test, blur, None, flip)
         rows[f"network, blur chosen on val{tag}"] = priorfit.score(test, net) | {"blur": blur}
         for sigma in CENTRE_SIGMAS:
@@ -77,7 +78,7 @@ def study(
                 label = f"prior, gate {'map+scene' if image_features else 'map'}, fit on {fit_on}{tag}"
                 rows[label] = priorfit.score(test, priorfit.predict(test, blur, prior, flip))
                 rows[label]["alpha"] = float(priorfit_alpha(test, blur, prior, flip))
-    return rows, test, best_blur(parts["val"], False)
+    return rows, test, blurs[False]
 
 
 def cross_fit(tests: dict[str, tuple[priorfit.Collected, float]], steps: int) -> dict[str, dict[str, float]]:
@@ -86,12 +87,16 @@ def cross_fit(tests: dict[str, tuple[priorfit.Collected, float]], steps: int) ->
     prior pays carry over from one data set to another?"""
     out = {}
     for name, (test, blur) in tests.items():
-        for other, (fit_on, _) in tests.items():
-            if other != name:
-                prior = priorfit.fit_prior(fit_on, blur, steps=steps)
-                out[name] = priorfit.score(test, priorfit.predict(test, blur, prior))
-                out[name]["alpha"] = priorfit_alpha(test, blur, prior, False)
+        fit_on = [c for other, (c, _) in tests.items() if other != name]  # the other run(s), pooled
+        prior = priorfit.fit_prior(fit_on[0] if len(fit_on) == 1 else _pooled(fit_on), blur, steps=steps)
+        out[name] = priorfit.score(test, priorfit.predict(test, blur, prior))
+        out[name]["alpha"] = priorfit_alpha(test, blur, prior, False)
     return out
+
+
+def _pooled(parts: list[priorfit.Collected]) -> priorfit.Collected:
+    return priorfit.Collected(*(torch.cat([getattr(c, f) for c in parts]) for f in ("raw", "raw_flip", "feats", "gt")),
+                              [b for c in parts for b in c.boxes], [n for c in parts for n in c.names])
 
 
 def priorfit_alpha(c: priorfit.Collected, blur: float, prior, flip: bool) -> float:

@@ -98,11 +98,13 @@ def study(run: Path, items, n_images: int, centre_sigma: float = 0.0) -> dict[st
             synth = maps.shift_map(synth_d, sm_r_gt)
             with torch.inference_mode():
                 sm_d = model.saliency(as_input(dist), "d")
-            weightings = [(0.0, "")] + ([(centre_sigma, f" x centre {centre_sigma:g}")] if centre_sigma > 0 else [])
-            for (blur, spread), (sigma, tag) in itertools.product(SETTINGS, weightings):
+            weighted = [((sm_d, sm_r), "")]  # the maps as they are, then under the centre bias
+            if centre_sigma > 0:
+                pair = tuple(centre_weighting(m, None, centre_sigma) for m in (sm_d, sm_r))
+                weighted.append((pair, f" x centre {centre_sigma:g}"))
+            for (blur, spread), ((d, r), tag) in itertools.product(SETTINGS, weighted):
                 model.config = replace(base, shift_blur=blur, shift_spread=spread)
-                ssm = model.shift(centre_weighting(sm_d, None, sigma), centre_weighting(sm_r, None, sigma))
-                ssm = ssm[0, 0].float().numpy()
+                ssm = model.shift(d, r)[0, 0].float().numpy()
                 if not np.isfinite(ssm).all() or ssm.max() <= 0:
                     continue
                 label = f"SSM blur {blur:g} spread {spread:g}{tag}"

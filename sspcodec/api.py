@@ -221,7 +221,7 @@ class _ShiftScorer:
         self.model, self.rgb, self.batch_size = model, rgb, batch_size
         self.cache = model.prepare(rgb)
         self.saliency = _finite(self.cache.saliency_crop(), "saliency")  # SM_r, model resolution
-        self.evaluations = 2 if model.config.flip_saliency else 1  # SM_r (and its mirror image's)
+        self.evaluations = 1 + (self.cache.view is not None)  # SM_r (and its mirror image's)
         self._wpsnr: dict[bytes, float] = {}
 
     def __call__(self, datas: Sequence[bytes]) -> list[Score]:

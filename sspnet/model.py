@@ -101,8 +101,10 @@ class SSPNet(nn.Module):
     ) -> torch.Tensor:
         """Saliency at `size` from one decoder; with a prior, mixed in on each image's `boxes`
         (where the image sits on the canvas; None = the whole canvas)."""
-        decoder = {"r": self.decoder_r, "d": self.decoder_d}[which]
-        return self._output_stage(decoder(feats, size), feats, boxes)
+        return self._output_stage(self._decoder(which)(feats, size), feats, boxes)
+
+    def _decoder(self, which: str) -> SaliencyDecoder:
+        return {"r": self.decoder_r, "d": self.decoder_d}[which]
 
     def _output_stage(self, raw: torch.Tensor, feats: Features, boxes: Sequence[Box] | None) -> torch.Tensor:
         """Decoder maps -> output maps: blur, centre weighting, mixed-in prior (as configured)."""
@@ -155,20 +157,18 @@ class SSPNet(nn.Module):
         both maps of a pair must come from the same single pass."""
         if not flip:
             return self.decode(self.encode(x), which, x.shape[-2:], boxes)
-        return self._single_and_flipped(x, which, boxes)[1]
+        own, raw, mirrored = self._raw_and_mirrored(x, which)
+        return self._output_stage(0.5 * (raw + mirrored), own, boxes)
 
-    def _single_and_flipped(
-        self, x: torch.Tensor, which: str, boxes: Sequence[Box] | None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(single-pass maps, flip-averaged maps). The images and their mirrors go through the
-        network in separate passes, so the single-pass maps are bit for bit those of `decode`
+    def _raw_and_mirrored(self, x: torch.Tensor, which: str) -> tuple[Features, torch.Tensor, torch.Tensor]:
+        """The images' features and decoder maps, and the decoder maps of their mirror images
+        (mirrored back). Separate passes, so the first maps are bit for bit those of `decode`
         (a batch of another size may round differently, and an identical pair must give exactly
         zero shift)."""
-        decoder = {"r": self.decoder_r, "d": self.decoder_d}[which]
+        decoder = self._decoder(which)
         own = self.encode(x)
-        raw = decoder(own, x.shape[-2:])
         mirrored = decoder(self.encode(x.flip(-1)), x.shape[-2:]).flip(-1)
-        return self._output_stage(raw, own, boxes), self._output_stage(0.5 * (raw + mirrored), own, boxes)
+        return own, decoder(own, x.shape[-2:]), mirrored
 
     def tie_decoders(self) -> None:
         """Copy decoder_r into decoder_d: the 'intuitive approach' in dual-decoder form, used
@@ -229,7 +229,8 @@ class SSPNet(nn.Module):
         x, boxes, shapes = self._to_input([pristine])
         with self._autocast():
             if self.config.flip_saliency:  # the codec's weights: saliency on its own
-                sm, view = self._single_and_flipped(x, "r", boxes)
+                own, raw, mirrored = self._raw_and_mirrored(x, "r")
+                sm, view = (self._output_stage(r, own, boxes) for r in (raw, 0.5 * (raw + mirrored)))
                 return PristineCache(shapes[0], boxes[0], sm.float(), view.float())
             sm = self.saliency(x, "r", boxes)
         return PristineCache(shapes[0], boxes[0], sm.float())

@@ -60,14 +60,14 @@ def box_gaussian(
     ys = torch.arange(h, device=device, dtype=torch.float32) + 0.5
     xs = torch.arange(w, device=device, dtype=torch.float32) + 0.5
     sx, sy = sigma.float()
-    maps = []
-    for b in boxes:  # separable: two 1-D Gaussians, each zero outside the box, and their outer product
+    maps: dict[Box, torch.Tensor] = {}  # one map per distinct box (a codec's candidates share one)
+    for b in dict.fromkeys(boxes):  # separable: two 1-D Gaussians, each zero outside the box
         u = (xs - b.left) / b.width - 0.5 - mu[0]
         v = (ys - b.top) / b.height - 0.5 - mu[1]
         gx = torch.exp(-(u**2) / (2 * sx**2)) * ((xs > b.left) & (xs < b.left + b.width))
         gy = torch.exp(-(v**2) / (2 * sy**2)) * ((ys > b.top) & (ys < b.top + b.height))
-        maps.append(gy[:, None] * gx[None, :])
-    out = torch.stack(maps)[:, None]
+        maps[b] = gy[:, None] * gx[None, :]
+    out = torch.stack([maps[b] for b in boxes])[:, None]
     return out if mask is None else out * mask
 
 
