@@ -8,10 +8,11 @@ source's ICC profile and EXIF (orientation 1) unless `strip`, greyscale if the s
 Methods: ``"rd"`` (the default; :class:`~sspcodec.search.RdPruning`): saliency-weighted RD pruning
 of a finer jpegli JPEG by the predicted saliency (optionally raised where the plain JPEG is
 predicted to shift attention), guarded by the model's saliency-weighted PSNR against the plain
-JPEG: one encoding, three model evaluations (four when the model flip-averages its saliency,
-as the shipped one does). ``"search"`` (:class:`~sspcodec.search.CandidateSearch`,
-libjpeg-turbo by default): candidate quality maps scored by predicted shift. On held-out images
-the rd method wins where people look at equal bytes (docs/BENCHMARKS.md).
+JPEG: one encoding; model evaluations: SM_r, the plain JPEG's and the output's SSM, plus one per
+other test-time view of the model's saliency (the shipped one has three: six in all).
+``"search"`` (:class:`~sspcodec.search.CandidateSearch`, libjpeg-turbo by default): candidate
+quality maps scored by predicted shift. On held-out images the rd method wins where people look
+at equal bytes (docs/BENCHMARKS.md).
 
 Memory is bounded by design: candidates are scored one decode at a time and every map is kept
 at the model's input resolution (about 384x288), so beyond the image itself only a few
@@ -221,7 +222,7 @@ class _ShiftScorer:
         self.model, self.rgb, self.batch_size = model, rgb, batch_size
         self.cache = model.prepare(rgb)
         self.saliency = _finite(self.cache.saliency_crop(), "saliency")  # SM_r, model resolution
-        self.evaluations = 1 + (self.cache.view is not None)  # SM_r (and its mirror image's)
+        self.evaluations = self.cache.passes  # SM_r and its other test-time views
         self._wpsnr: dict[bytes, float] = {}
 
     def __call__(self, datas: Sequence[bytes]) -> list[Score]:

@@ -30,9 +30,12 @@ class ModelConfig:
     # by an isotropic Gaussian of this sigma (fraction of the image's box), 0 = off. Applied
     # after the output blur and before the mixed-in prior; chosen on leave-one-dataset-out runs.
     centre_sigma: float = 0.0
-    # Saliency on its own (`predict_saliency`, `sspnet eval`) averaged with the mirror image's:
-    # twice the cost of one map, so never per codec candidate; shifts always use single passes.
+    # Saliency on its own (`predict_saliency`, `sspnet eval`, the codec's weights) averaged over
+    # test-time views: the mirror image (`flip_saliency`) and the canvas resized by each factor
+    # of `saliency_scales` (to multiples of 32). One network pass per view and image, so never
+    # per codec candidate: shifts always use one pass at scale 1. Chosen on leave-one-dataset-out runs.
     flip_saliency: bool = False
+    saliency_scales: tuple[float, ...] = (1.0,)
     # The SSM as a map, not a sparse difference (`SSPNet.shift`): eq. 2's positive part smoothed
     # at this sigma (input pixels), plus `shift_spread` times its own mass spread like SM_d.
     shift_blur: float = 0.0

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from PIL import Image
 from torch import nn
+from torch.nn import functional as F
 
 from .backbones import build_backbone
 from .configs import ModelConfig, get_config
@@ -44,7 +45,8 @@ class PristineCache:
     shape: tuple[int, int]
     box: Box
     sm: torch.Tensor  # (1, 1, H, W) SM_r at the model's input size, one pass: what shifts use
-    view: torch.Tensor | None = None  # SM_r as saliency on its own (flip-averaged); None: `sm`
+    view: torch.Tensor | None = None  # SM_r as saliency on its own (test-time views); None: `sm`
+    passes: int = 1  # network passes the pristine side took (the single pass and any other views)
 
     def crop(self, canvas_maps: np.ndarray) -> np.ndarray:
         """The part of maps at the model's input size (..., H, W) that covers the image."""
@@ -149,26 +151,44 @@ class SSPNet(nn.Module):
         return (smooth + spread * mass * q) / (1 + spread)
 
     def saliency(
-        self, x: torch.Tensor, which: str = "r", boxes: Sequence[Box] | None = None, flip: bool = False
+        self, x: torch.Tensor, which: str = "r", boxes: Sequence[Box] | None = None, tta: bool = False
     ) -> torch.Tensor:
-        """Maps of one decoder; `flip` averages the decoder's map of each image with that of its
-        mirror image (mirrored back) before the output stage: test-time augmentation at twice the
-        cost, used for saliency on its own (`config.flip_saliency`), never inside a shift, where
-        both maps of a pair must come from the same single pass."""
-        if not flip:
+        """Maps of one decoder; `tta` averages the decoder's maps over the config's test-time views
+        (mirror image, other scales; `views`) before the output stage: one pass per view, used
+        for saliency on its own, never inside a shift, where both maps of a pair must come from
+        the same single pass."""
+        if not tta or self.views() == [(1.0, False)]:
             return self.decode(self.encode(x), which, x.shape[-2:], boxes)
-        own, raw, mirrored = self._raw_and_mirrored(x, which)
-        return self._output_stage(0.5 * (raw + mirrored), own, boxes)
+        own, _, averaged = self._single_and_averaged(x, which)
+        return self._output_stage(averaged, own, boxes)
 
-    def _raw_and_mirrored(self, x: torch.Tensor, which: str) -> tuple[Features, torch.Tensor, torch.Tensor]:
-        """The images' features and decoder maps, and the decoder maps of their mirror images
-        (mirrored back). Separate passes, so the first maps are bit for bit those of `decode`
-        (a batch of another size may round differently, and an identical pair must give exactly
-        zero shift)."""
-        decoder = self._decoder(which)
+    def views(self) -> list[tuple[float, bool]]:
+        """(scale, mirrored) of each test-time view saliency on its own is averaged over."""
+        flips = (False, True) if self.config.flip_saliency else (False,)
+        return [(float(s), f) for s in self.config.saliency_scales for f in flips]
+
+    def _view_raw(self, x: torch.Tensor, which: str, scale: float, mirrored: bool) -> torch.Tensor:
+        """The decoder's map of one view of `x`, brought back to x's size and orientation."""
+        size = tuple(x.shape[-2:])
+        if scale != 1.0:
+            h, w = (max(32, round(n * scale / 32) * 32) for n in size)
+            x = F.interpolate(x, size=(h, w), mode="bilinear", antialias=True, align_corners=False)
+        if mirrored:
+            x = x.flip(-1)
+        raw = self._decoder(which)(self.encode(x), tuple(x.shape[-2:]))
+        if mirrored:
+            raw = raw.flip(-1)
+        return raw if scale == 1.0 else F.interpolate(raw, size=size, mode="bilinear", align_corners=False)
+
+    def _single_and_averaged(self, x: torch.Tensor, which: str) -> tuple[Features, torch.Tensor, torch.Tensor]:
+        """The images' features and decoder maps from one pass, and the decoder maps averaged over
+        the test-time views. The single pass is a pass of its own, so its maps are bit for bit
+        those of `decode` (a batch of another size may round differently, and an identical pair
+        must give exactly zero shift); it is reused as the view it is when (1, unmirrored) is one."""
         own = self.encode(x)
-        mirrored = decoder(self.encode(x.flip(-1)), x.shape[-2:]).flip(-1)
-        return own, decoder(own, x.shape[-2:]), mirrored
+        raw = self._decoder(which)(own, x.shape[-2:])
+        maps = [raw if v == (1.0, False) else self._view_raw(x, which, *v) for v in self.views()]
+        return own, raw, maps[0] if len(maps) == 1 else torch.stack(maps).mean(0)
 
     def tie_decoders(self) -> None:
         """Copy decoder_r into decoder_d: the 'intuitive approach' in dual-decoder form, used
@@ -211,14 +231,14 @@ class SSPNet(nn.Module):
     @torch.inference_mode()
     def predict_saliency(self, image: ImageLike | list[ImageLike], batch_size: int = 8):
         """Saliency of the pristine decoder, HxW float32 in [0, 1] at each image's own size
-        (flip-averaged when the config says so; the maps of `predict_shift` never are)."""
+        (averaged over the config's test-time views; the maps of `predict_shift` never are)."""
         single = not isinstance(image, list)
         images = [image] if single else image
         out: list[np.ndarray] = []
         for i in range(0, len(images), batch_size):
             x, boxes, shapes = self._to_input(images[i : i + batch_size])
             with self._autocast():
-                sm = self.saliency(x, "r", boxes, flip=self.config.flip_saliency)
+                sm = self.saliency(x, "r", boxes, tta=True)
             out += self._to_maps(sm, boxes, shapes)
         return out[0] if single else out
 
@@ -228,10 +248,11 @@ class SSPNet(nn.Module):
         independent decodings, so SM_r is all a candidate needs from the pristine side."""
         x, boxes, shapes = self._to_input([pristine])
         with self._autocast():
-            if self.config.flip_saliency:  # the codec's weights: saliency on its own
-                own, raw, mirrored = self._raw_and_mirrored(x, "r")
-                sm, view = (self._output_stage(r, own, boxes) for r in (raw, 0.5 * (raw + mirrored)))
-                return PristineCache(shapes[0], boxes[0], sm.float(), view.float())
+            if self.views() != [(1.0, False)]:  # the codec's weights: saliency on its own
+                own, raw, averaged = self._single_and_averaged(x, "r")
+                sm, view = (self._output_stage(r, own, boxes) for r in (raw, averaged))
+                passes = 1 + sum(v != (1.0, False) for v in self.views())
+                return PristineCache(shapes[0], boxes[0], sm.float(), view.float(), passes)
             sm = self.saliency(x, "r", boxes)
         return PristineCache(shapes[0], boxes[0], sm.float())
 

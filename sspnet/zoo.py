@@ -29,10 +29,12 @@ WEIGHTS_DIR = Path(__file__).parent / "weights"
 ZOO: dict[str, tuple[str, str, dict]] = {
     # MobileNetV2 `default` config trained on OSIE + EyeCrowd human fixations (docs/MODEL_CARD.md);
     # trained on saliency only, so its shift is the intuitive approach on max-1 maps; maps under
-    # the log-density centre bias of sigma 0.6 and saliency on its own flip-averaged (both chosen
-    # on leave-one-dataset-out runs, docs/MODEL_CARD.md).
+    # the log-density centre bias of sigma 0.6, and saliency on its own averaged over four views
+    # (the image and its mirror, at 1x and 1.5x the canvas); all chosen on leave-one-dataset-out
+    # runs (docs/MODEL_CARD.md).
     "default": ("default.safetensors", "5d103bcfb78cbc3172473f17eb6597b7220cbc068774015b7289c6edf1fbfcdd",
-                {"shift_from_normalized": True, "centre_sigma": 0.6, "flip_saliency": True}),
+                {"shift_from_normalized": True, "centre_sigma": 0.6, "flip_saliency": True,
+                 "saliency_scales": (1.0, 1.5)}),
 }
 
 

@@ -78,8 +78,8 @@ def test_default_is_rd_on_jpegli_within_one_percent_of_plain_q85(encoder):
     assert r.data != plain  # pruned, not the plain JPEG
     assert r.data[:2] == b"\xff\xd8" and r.data[-2:] == b"\xff\xd9"
     assert r.quality_map.shape == (15, 22) and np.all(r.quality_map == 90)  # one table: steps <= 0.7x q85's
-    # SM_r (and its mirror image's when the model flip-averages saliency), the plain JPEG's SSM, the output's SSM
-    assert r.model_evaluations == 3 + encoder.model.config.flip_saliency
+    # SM_r (and its other test-time views: mirror image, other scales), the plain JPEG's SSM, the output's SSM
+    assert r.model_evaluations == 2 + len(encoder.model.views())
     assert r.predicted_shift == pytest.approx(float(r.ssm_lowres.mean()))
     assert _decode(r.data).shape == rgb.shape
 

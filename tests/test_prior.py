@@ -128,7 +128,7 @@ def test_flip_averaged_saliency_is_mirror_symmetric_and_shifts_stay_single_pass(
     with torch.inference_mode():
         plain, mirrored = model.saliency(x), model.saliency(x.flip(-1)).flip(-1)
         assert float((plain - mirrored).abs().max()) > 1e-4  # one pass is not mirror-symmetric
-        avg, avg_m = model.saliency(x, flip=True), model.saliency(x.flip(-1), flip=True).flip(-1)
+        avg, avg_m = model.saliency(x, tta=True), model.saliency(x.flip(-1), tta=True).flip(-1)
         assert float((avg - avg_m).abs().max()) < 1e-5  # the average is
     rgb = (np.random.default_rng(0).random((40, 52, 3)) * 255).astype(np.uint8)
     sm = model.predict_saliency(rgb)
@@ -138,6 +138,33 @@ def test_flip_averaged_saliency_is_mirror_symmetric_and_shifts_stay_single_pass(
     assert float(pred.ssm.max()) == 0.0  # identical pair: both single-pass, exactly zero
     assert np.abs(pred.sm_pristine - sm).max() > 0  # and not the flip-averaged map
 
+
+
+def test_multi_scale_views_average_resized_passes_and_count_them() -> None:
+    """saliency_scales: each view is the canvas resized (multiples of 32), decoded and brought back;
+    the average is over the views, the shift's single pass is untouched, and prepare counts passes."""
+    model = _model(centre_sigma=0.6, flip_saliency=True, saliency_scales=(1.0, 1.5))
+    model.tie_decoders()
+    assert model.views() == [(1.0, False), (1.0, True), (1.5, False), (1.5, True)]
+    x = torch.rand(1, 3, *TINY_CANVAS)
+    with torch.inference_mode():
+        own, raw, averaged = model._single_and_averaged(x, "r")
+        # 48x64 at 1.5 is 72x96: the view rounds each side to a multiple of 32 (the trunk's stride)
+        big = torch.nn.functional.interpolate(x, size=(64, 96), mode="bilinear", antialias=True)
+        views = [raw, model.decoder_r(model.encode(x.flip(-1)), TINY_CANVAS).flip(-1)]
+        for v in (big, big.flip(-1)):
+            m = model.decoder_r(model.encode(v), tuple(big.shape[-2:]))
+            m = m.flip(-1) if v is not big else m
+            views.append(torch.nn.functional.interpolate(m, size=TINY_CANVAS, mode="bilinear"))
+        assert float((averaged - sum(views) / 4).abs().max()) < 1e-5
+        assert float((averaged - raw).abs().max()) > 1e-4  # the views do change the map
+        single = model.saliency(x)
+        assert torch.equal(single, model.decode(own, "r", TINY_CANVAS))  # the shift's map: one pass
+        assert float(model(x, x)["ssm"].abs().max()) == 0.0
+    cache = model.prepare((np.random.default_rng(1).random((40, 52, 3)) * 255).astype(np.uint8))
+    assert cache.passes == 4 and cache.view is not None
+    model.config = dataclasses.replace(model.config, flip_saliency=False, saliency_scales=(1.0,))
+    assert model.views() == [(1.0, False)] and model.prepare(np.zeros((8, 8, 3), np.uint8)).passes == 1
 
 def test_shift_spread_keeps_the_total_and_reaches_where_people_look() -> None:
     plain, spread = _model(), _model(shift_blur=4.0, shift_spread=2.0)

@@ -57,6 +57,7 @@ def test_shipped_config_comes_from_the_weights_and_its_blur_smooths_the_maps(mod
     assert model.config.shift_blur > 0 and model.config.shift_spread > 0
     assert 0.3 <= model.config.centre_sigma <= 1.0  # broad: discounts the edges, keeps the content
     assert model.config.flip_saliency  # saliency on its own only; shifts stay single-pass
+    assert 1.0 in model.config.saliency_scales and len(model.config.saliency_scales) > 1  # and other scales
     unblurred = sspnet.zoo.model_from_checkpoint(WEIGHTS_DIR / ZOO["default"][0]).eval()
     unblurred.config = replace(unblurred.config, output_blur=0.0)
     rgb = _rgb(ASTRONAUT, 256)

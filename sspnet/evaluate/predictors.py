@@ -76,14 +76,14 @@ def _boxes(batch: dict):
 
 def model_predictor(model: SSPNet, which: str = "r", key: str = "image") -> Predictor:
     """Saliency of one decoder of `model` on batch[key]; the pristine decoder by default (as
-    `predict_saliency` computes it: flip-averaged when the config says so)."""
+    `predict_saliency` computes it: averaged over the config's test-time views)."""
 
     @torch.inference_mode()
     def predict(batch: dict) -> np.ndarray:
         device = _model_device(model)
         x = _input(batch, key, device)
         with autocast(device):
-            return as_maps(model.saliency(x, which, _boxes(batch), flip=model.config.flip_saliency))
+            return as_maps(model.saliency(x, which, _boxes(batch), tta=True))
 
     return predict
 
