@@ -6,7 +6,8 @@ collected once on the run's validation images and on its left-out set, through
 `SSPNet._view_raw`, the code the shipped model runs. A design is a set of scales with or without
 the mirror: the mean of its views, under the output blur chosen on validation (as the shipped
 model's was) and the log-density centre bias of --centre-sigma, scored on the left-out set at a
-quarter of the canvas resolution (as `prior_study.py`). "passes" is the design's network cost per
+quarter of the canvas resolution (as `prior_study.py`); `--grey` shows every image in greyscale.
+"passes" is the design's network cost per
 image in single passes at scale 1 (a view at scale s costs about s^2).
 
     python benchmarks/tta_study.py RUNS --data ../shared/datasets/osie --data ../shared/datasets/eyecrowd
@@ -25,7 +26,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from sspnet import priorfit
-from sspnet.data import SaliencyDataset
+from sspnet.data import GreyscaleView, SaliencyDataset
 from sspnet.experiments import _key, read_saliency_items
 from sspnet.preprocess import boxes_from_masks
 from sspnet.prior import centre_weighting
@@ -67,7 +68,7 @@ def designs(scales: list[float], max_views: int) -> list[tuple[tuple[float, ...]
 
 
 def study(
-    run: Path, items, scales: list[float], max_views: int, centre_sigma: float, limit: int = 0
+    run: Path, items, scales: list[float], max_views: int, centre_sigma: float, limit: int = 0, grey: bool = False
 ) -> dict[str, dict]:
     split = json.loads((run / "split.json").read_text())
     pos = {_key(it): i for i, it in enumerate(items)}
@@ -77,7 +78,7 @@ def study(
     for part in ("val", "test"):
         keys = split[part][:limit] if limit else split[part]
         ds = SaliencyDataset([items[pos[k]] for k in keys], size=model.config.input_size)
-        parts[part] = view_maps(model, ds, views)
+        parts[part] = view_maps(model, GreyscaleView(ds) if grey else ds, views)
     rows = {}
     for combo, mirror in designs(scales, max_views):
         val, test = (design_maps(*parts[p], combo, mirror) for p in ("val", "test"))
@@ -99,12 +100,13 @@ def main() -> None:
     ap.add_argument("--max-views", type=int, default=2, help="most scales in one design")
     ap.add_argument("--centre-sigma", type=float, default=0.6, help="the shipped config's (0 = off)")
     ap.add_argument("--limit", type=int, default=0, help="first N images of each part (a smoke run; 0 = all)")
+    ap.add_argument("--grey", action="store_true", help="show every image in greyscale")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", type=Path, help="write the table as JSON here")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     items = read_saliency_items(a.data)
-    results = {run.name: study(run, items, a.scales, a.max_views, a.centre_sigma, a.limit)
+    results = {run.name: study(run, items, a.scales, a.max_views, a.centre_sigma, a.limit, a.grey)
                for run in sorted(a.runs.glob("test-*"))}
     if a.out:
         a.out.write_text(json.dumps(results, indent=1))

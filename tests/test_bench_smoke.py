@@ -45,3 +45,23 @@ def test_shift_rank_prints_the_three_scores():
     text = _run("shift_rank.py", "--limit", "1")
     for label in ("mean SSM (predicted shift)", "SSM-weighted squared error", "SM_r-weighted squared error"):
         assert f"| {label}" in text
+
+
+def test_tta_study_scores_every_design_of_each_run(tmp_path):
+    import json
+    import shutil
+
+    from sspnet.experiments import _key, read_saliency_items
+    from sspnet.zoo import WEIGHTS_DIR, ZOO
+
+    items = read_saliency_items([DATASETS / "osie"])[:3]
+    run = tmp_path / "test-osie"
+    run.mkdir()
+    shutil.copy(WEIGHTS_DIR / ZOO["default"][0], run / "best.safetensors")
+    keys = [_key(it) for it in items]
+    (run / "split.json").write_text(json.dumps({"train": [], "val": keys[:1], "test": keys[1:]}))
+    text = _run("tta_study.py", str(tmp_path), "--data", str(DATASETS / "osie"), "--scales", "1.0", "1.5",
+                "--max-views", "2")
+    rows = [line.split("|")[1].strip() for line in text.splitlines() if line.startswith("| 1")]
+    assert rows == ["1", "1, mirrored too", "1.5", "1.5, mirrored too", "1+1.5", "1+1.5, mirrored too"]
+    assert "| 1 | 1.00 |" in text and "(+0.000)" in text and "| 1+1.5, mirrored too | 6.50 |" in text
