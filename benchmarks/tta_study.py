@@ -8,7 +8,9 @@ the mirror: the mean of its views, under the output blur chosen on validation (a
 model's was) and the log-density centre bias of --centre-sigma, scored on the left-out set at a
 quarter of the canvas resolution (as `prior_study.py`); `--grey` shows every image in greyscale.
 "passes" is the design's network cost per
-image in single passes at scale 1 (a view at scale s costs about s^2).
+image in single passes at scale 1 (a view at scale s costs about s^2). `--sigmas` then scores the
+best design (or `--design`) under each centre-bias sigma (0 = off), with the gain over off per
+direction; `--cache DIR` keeps the collected views so that a rerun only rescores.
 
     python benchmarks/tta_study.py RUNS --data ../shared/datasets/osie --data ../shared/datasets/eyecrowd
 """
@@ -28,7 +30,7 @@ from tqdm import tqdm
 from sspnet import priorfit
 from sspnet.data import GreyscaleView, SaliencyDataset
 from sspnet.experiments import _key, read_saliency_items
-from sspnet.preprocess import boxes_from_masks
+from sspnet.preprocess import Box, boxes_from_masks
 from sspnet.prior import centre_weighting
 from sspnet.zoo import load_model
 
@@ -67,29 +69,49 @@ def designs(scales: list[float], max_views: int) -> list[tuple[tuple[float, ...]
     return out
 
 
-def study(
-    run: Path, items, scales: list[float], max_views: int, centre_sigma: float, limit: int = 0, grey: bool = False
-) -> dict[str, dict]:
+Parts = dict[str, tuple[dict[View, torch.Tensor], priorfit.Collected]]
+
+
+def collect(run: Path, items, scales: list[float], limit: int, grey: bool, cache: Path | None) -> Parts:
+    """The views of a run's validation and left-out images (from `cache` when it has them)."""
     split = json.loads((run / "split.json").read_text())
     pos = {_key(it): i for i, it in enumerate(items)}
     model = load_model(str(run / "best.safetensors"), "cpu")
     views = [(s, f) for s in scales for f in (False, True)]
-    parts = {}
+    parts: Parts = {}
     for part in ("val", "test"):
         keys = split[part][:limit] if limit else split[part]
-        ds = SaliencyDataset([items[pos[k]] for k in keys], size=model.config.input_size)
-        parts[part] = view_maps(model, GreyscaleView(ds) if grey else ds, views)
-    rows = {}
-    for combo, mirror in designs(scales, max_views):
-        val, test = (design_maps(*parts[p], combo, mirror) for p in ("val", "test"))
-        blur = best_blur(val, False)
-        row = {}
-        for name, c in (("val", val), ("test", test)):
-            sm = centre_weighting(priorfit.predict(c, blur, None, False), c.boxes, centre_sigma)
-            row[name] = priorfit.score(c, sm)
-        label = "+".join(f"{s:g}" for s in combo) + (", mirrored too" if mirror else "")
-        rows[label] = row | {"blur": blur, "passes": (1 + mirror) * sum(s * s for s in combo)}
-    return rows
+        file = cache / f"{run.name}-{part}{'-grey' if grey else ''}-{len(keys)}.pt" if cache else None
+        stored = torch.load(file, weights_only=True) if file and file.exists() else {"views": {}}
+        if all(f"{s:g}:{f:d}" in stored["views"] for s, f in views):
+            maps = {(s, f): stored["views"][f"{s:g}:{f:d}"] for s, f in views}
+            g = stored["gt"]
+            base = priorfit.Collected(g, g, torch.zeros(len(g), 0), g, [Box(*b) for b in stored["boxes"]],
+                                      stored["names"])
+        else:
+            ds = SaliencyDataset([items[pos[k]] for k in keys], size=model.config.input_size)
+            maps, base = view_maps(model, GreyscaleView(ds) if grey else ds, views)
+            if file:
+                file.parent.mkdir(parents=True, exist_ok=True)
+                boxes = [(b.top, b.left, b.height, b.width) for b in base.boxes]
+                torch.save({"views": {f"{s:g}:{f:d}": m for (s, f), m in maps.items()}, "gt": base.gt,
+                            "boxes": boxes, "names": base.names}, file)
+        parts[part] = (maps, base)
+    return parts
+
+
+def score_design(parts: Parts, combo, mirror: bool, centre_sigma: float) -> dict:
+    """Validation and left-out scores of one design, the output blur chosen on validation."""
+    val, test = (design_maps(*parts[p], combo, mirror) for p in ("val", "test"))
+    blur = best_blur(val, False)
+    row: dict = {"blur": blur, "passes": (1 + mirror) * sum(s * s for s in combo)}
+    for name, c in (("val", val), ("test", test)):
+        row[name] = priorfit.score(c, centre_weighting(priorfit.predict(c, blur, None, False), c.boxes, centre_sigma))
+    return row
+
+
+def label(combo, mirror: bool) -> str:
+    return "+".join(f"{s:g}" for s in combo) + (", mirrored too" if mirror else "")
 
 
 def main() -> None:
@@ -101,15 +123,17 @@ def main() -> None:
     ap.add_argument("--centre-sigma", type=float, default=0.6, help="the shipped config's (0 = off)")
     ap.add_argument("--limit", type=int, default=0, help="first N images of each part (a smoke run; 0 = all)")
     ap.add_argument("--grey", action="store_true", help="show every image in greyscale")
+    ap.add_argument("--sigmas", type=float, nargs="*", default=[], help="centre-bias sigmas to sweep (0 = off)")
+    ap.add_argument("--design", help="the design the sweep scores (a row's label); default: the best")
+    ap.add_argument("--cache", type=Path, help="keep the collected views here (a rerun only rescores; empty it when the runs change)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", type=Path, help="write the table as JSON here")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     items = read_saliency_items(a.data)
-    results = {run.name: study(run, items, a.scales, a.max_views, a.centre_sigma, a.limit, a.grey)
-               for run in sorted(a.runs.glob("test-*"))}
-    if a.out:
-        a.out.write_text(json.dumps(results, indent=1))
+    parts = {run.name: collect(run, items, a.scales, a.limit, a.grey, a.cache) for run in sorted(a.runs.glob("test-*"))}
+    results = {r: {label(*d): score_design(p, *d, a.centre_sigma) for d in designs(a.scales, a.max_views)}
+               for r, p in parts.items()}
     runs = list(results)
     labels = list(results[runs[0]])
     ref = labels[0]
@@ -124,6 +148,22 @@ def main() -> None:
         mcc = np.mean([results[r][lab]["test"]["cc"] for r in runs])
         d = mcc - np.mean([results[r][ref]["test"]["cc"] for r in runs])
         print(f"| {lab} | {results[runs[0]][lab]['passes']:.2f} | " + " | ".join(cells) + f" | {mcc:.3f} ({d:+.3f}) |")
+
+    if a.sigmas:
+        best = {label(*d): d for d in designs(a.scales, a.max_views)}
+        name = a.design or max(best, key=lambda k: np.mean([results[r][k]["test"]["cc"] for r in runs]))
+        sweep = {r: {sg: score_design(parts[r], *best[name], sg) for sg in a.sigmas} for r in runs}
+        results["sigma sweep"] = {"design": name} | {r: {f"{k:g}": v for k, v in sw.items()} for r, sw in sweep.items()}
+        print(f"\ncentre-bias sigma under the design '{name}' (ΔCC against sigma {a.sigmas[0]:g})")
+        print("| sigma | " + " | ".join(f"{r}: left-out CC / SIM / KLD" for r in runs) + " | ΔCC per run |")
+        print("|--:|" + "--:|" * (len(runs) + 1))
+        for sg in a.sigmas:
+            cells = [f"{sweep[r][sg]['test']['cc']:.3f} / {sweep[r][sg]['test']['sim']:.3f} / "
+                     f"{sweep[r][sg]['test']['kld']:.3f}" for r in runs]
+            d = " / ".join(f"{sweep[r][sg]['test']['cc'] - sweep[r][a.sigmas[0]]['test']['cc']:+.3f}" for r in runs)
+            print(f"| {sg:g} | " + " | ".join(cells) + f" | {d} |")
+    if a.out:
+        a.out.write_text(json.dumps(results, indent=1))
 
 
 if __name__ == "__main__":

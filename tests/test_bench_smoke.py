@@ -60,8 +60,13 @@ def test_tta_study_scores_every_design_of_each_run(tmp_path):
     shutil.copy(WEIGHTS_DIR / ZOO["default"][0], run / "best.safetensors")
     keys = [_key(it) for it in items]
     (run / "split.json").write_text(json.dumps({"train": [], "val": keys[:1], "test": keys[1:]}))
-    text = _run("tta_study.py", str(tmp_path), "--data", str(DATASETS / "osie"), "--scales", "1.0", "1.5",
-                "--max-views", "2")
-    rows = [line.split("|")[1].strip() for line in text.splitlines() if line.startswith("| 1")]
+    args = [str(tmp_path), "--data", str(DATASETS / "osie"), "--scales", "1.0", "1.5", "--max-views", "2",
+            "--sigmas", "0", "0.6", "--design", "1+1.5", "--cache", str(tmp_path / "cache")]
+    text = _run("tta_study.py", *args)
+    table, sweep = text.split("centre-bias sigma under the design '1+1.5'")
+    rows = [line.split("|")[1].strip() for line in table.splitlines() if line.startswith("| 1")]
     assert rows == ["1", "1, mirrored too", "1.5", "1.5, mirrored too", "1+1.5", "1+1.5, mirrored too"]
-    assert "| 1 | 1.00 |" in text and "(+0.000)" in text and "| 1+1.5, mirrored too | 6.50 |" in text
+    assert "| 1 | 1.00 |" in table and "(+0.000)" in table and "| 1+1.5, mirrored too | 6.50 |" in table
+    assert "| 0 |" in sweep and "| 0.6 |" in sweep and "+0.000" in sweep
+    assert len(list((tmp_path / "cache").glob("test-osie-*.pt"))) == 2  # validation and left-out views
+    assert _run("tta_study.py", *args) == text  # rescored from the cache: the same table
