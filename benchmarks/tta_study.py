@@ -125,7 +125,8 @@ def main() -> None:
     ap.add_argument("--grey", action="store_true", help="show every image in greyscale")
     ap.add_argument("--sigmas", type=float, nargs="*", default=[], help="centre-bias sigmas to sweep (0 = off)")
     ap.add_argument("--design", help="the design the sweep scores (a row's label); default: the best")
-    ap.add_argument("--cache", type=Path, help="keep the collected views here (a rerun only rescores; empty it when the runs change)")
+    ap.add_argument("--cache", type=Path,
+                    help="keep the collected views here (a rerun only rescores; empty it when the runs change)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", type=Path, help="write the table as JSON here")
     a = ap.parse_args()
