@@ -41,6 +41,10 @@ class ModelConfig:
     shift_blur: float = 0.0
     shift_spread: float = 0.0
 
+    def __post_init__(self) -> None:
+        if not self.saliency_scales or not all(s > 0 for s in self.saliency_scales):
+            raise ValueError(f"saliency_scales must be one or more positive factors, got {self.saliency_scales!r}")
+
     def to_dict(self) -> dict:
         return asdict(self)
 

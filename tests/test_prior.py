@@ -165,6 +165,9 @@ def test_multi_scale_views_average_resized_passes_and_count_them() -> None:
     assert cache.passes == 4 and cache.view is not None
     model.config = dataclasses.replace(model.config, flip_saliency=False, saliency_scales=(1.0,))
     assert model.views() == [(1.0, False)] and model.prepare(np.zeros((8, 8, 3), np.uint8)).passes == 1
+    for bad in ((), (0.0,), (1.0, -1.5)):
+        with pytest.raises(ValueError, match="saliency_scales"):
+            dataclasses.replace(model.config, saliency_scales=bad)
 
 def test_shift_spread_keeps_the_total_and_reaches_where_people_look() -> None:
     plain, spread = _model(), _model(shift_blur=4.0, shift_spread=2.0)
