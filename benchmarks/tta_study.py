@@ -30,11 +30,10 @@ from tqdm import tqdm
 from sspnet import priorfit
 from sspnet.data import GreyscaleView, SaliencyDataset
 from sspnet.experiments import _key, read_saliency_items
+from sspnet.model import View, test_time_views
 from sspnet.preprocess import Box, boxes_from_masks
 from sspnet.prior import centre_weighting
 from sspnet.zoo import load_model
-
-View = tuple[float, bool]
 
 
 @torch.inference_mode()
@@ -56,8 +55,7 @@ def view_maps(model, dataset, views: list[View]) -> tuple[dict[View, torch.Tenso
 
 
 def design_maps(maps: dict[View, torch.Tensor], base: priorfit.Collected, scales, mirror: bool) -> priorfit.Collected:
-    views = [(s, f) for s in scales for f in ((False, True) if mirror else (False,))]
-    raw = torch.stack([maps[v] for v in views]).mean(0)
+    raw = torch.stack([maps[v] for v in test_time_views(scales, mirror)]).mean(0)
     return priorfit.Collected(raw, raw, base.feats, base.gt, base.boxes, base.names)
 
 
@@ -72,19 +70,24 @@ def designs(scales: list[float], max_views: int) -> list[tuple[tuple[float, ...]
 Parts = dict[str, tuple[dict[View, torch.Tensor], priorfit.Collected]]
 
 
+def _name(view: View) -> str:
+    """A view's key in the cache files ("1.5:1" = 1.5x, mirrored)."""
+    return f"{view[0]:g}:{view[1]:d}"
+
+
 def collect(run: Path, items, scales: list[float], limit: int, grey: bool, cache: Path | None) -> Parts:
     """The views of a run's validation and left-out images (from `cache` when it has them)."""
     split = json.loads((run / "split.json").read_text())
     pos = {_key(it): i for i, it in enumerate(items)}
     model = load_model(str(run / "best.safetensors"), "cpu")
-    views = [(s, f) for s in scales for f in (False, True)]
+    views = test_time_views(scales, True)
     parts: Parts = {}
     for part in ("val", "test"):
         keys = split[part][:limit] if limit else split[part]
         file = cache / f"{run.name}-{part}{'-grey' if grey else ''}-{len(keys)}.pt" if cache else None
         stored = torch.load(file, weights_only=True) if file and file.exists() else {"views": {}}
-        if all(f"{s:g}:{f:d}" in stored["views"] for s, f in views):
-            maps = {(s, f): stored["views"][f"{s:g}:{f:d}"] for s, f in views}
+        if all(_name(v) in stored["views"] for v in views):
+            maps = {v: stored["views"][_name(v)] for v in views}
             g = stored["gt"]
             base = priorfit.Collected(g, g, torch.zeros(len(g), 0), g, [Box(*b) for b in stored["boxes"]],
                                       stored["names"])
@@ -94,7 +97,7 @@ def collect(run: Path, items, scales: list[float], limit: int, grey: bool, cache
             if file:
                 file.parent.mkdir(parents=True, exist_ok=True)
                 boxes = [(b.top, b.left, b.height, b.width) for b in base.boxes]
-                torch.save({"views": {f"{s:g}:{f:d}": m for (s, f), m in maps.items()}, "gt": base.gt,
+                torch.save({"views": {_name(v): m for v, m in maps.items()}, "gt": base.gt,
                             "boxes": boxes, "names": base.names}, file)
         parts[part] = (maps, base)
     return parts

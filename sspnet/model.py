@@ -27,6 +27,14 @@ from .transformer import TokenEncoder
 
 ImageLike = np.ndarray | Image.Image
 Features = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+View = tuple[float, bool]  # (scale of the canvas, mirrored)
+SINGLE_PASS: View = (1.0, False)  # the one pass every shift uses
+
+
+def test_time_views(scales: Sequence[float], mirror: bool) -> list[View]:
+    """The views a saliency map is averaged over: the canvas at each scale, and each one mirrored
+    too when `mirror` (`ModelConfig.saliency_scales`, `flip_saliency`)."""
+    return [(float(s), f) for s in scales for f in ((False, True) if mirror else (False,))]
 
 
 @dataclass
@@ -157,15 +165,14 @@ class SSPNet(nn.Module):
         (mirror image, other scales; `views`) before the output stage: one pass per view, used
         for saliency on its own, never inside a shift, where both maps of a pair must come from
         the same single pass."""
-        if not tta or self.views() == [(1.0, False)]:
+        if not tta or self.views() == [SINGLE_PASS]:
             return self.decode(self.encode(x), which, x.shape[-2:], boxes)
         own, _, averaged = self._single_and_averaged(x, which)
         return self._output_stage(averaged, own, boxes)
 
-    def views(self) -> list[tuple[float, bool]]:
-        """(scale, mirrored) of each test-time view saliency on its own is averaged over."""
-        flips = (False, True) if self.config.flip_saliency else (False,)
-        return [(float(s), f) for s in self.config.saliency_scales for f in flips]
+    def views(self) -> list[View]:
+        """The test-time views saliency on its own is averaged over (`test_time_views`)."""
+        return test_time_views(self.config.saliency_scales, self.config.flip_saliency)
 
     def _view_raw(self, x: torch.Tensor, which: str, scale: float, mirrored: bool) -> torch.Tensor:
         """The decoder's map of one view of `x`, brought back to x's size and orientation."""
@@ -187,7 +194,7 @@ class SSPNet(nn.Module):
         must give exactly zero shift); it is reused as the view it is when (1, unmirrored) is one."""
         own = self.encode(x)
         raw = self._decoder(which)(own, x.shape[-2:])
-        maps = [raw if v == (1.0, False) else self._view_raw(x, which, *v) for v in self.views()]
+        maps = [raw if v == SINGLE_PASS else self._view_raw(x, which, *v) for v in self.views()]
         return own, raw, maps[0] if len(maps) == 1 else torch.stack(maps).mean(0)
 
     def tie_decoders(self) -> None:
@@ -248,11 +255,11 @@ class SSPNet(nn.Module):
         independent decodings, so SM_r is all a candidate needs from the pristine side."""
         x, boxes, shapes = self._to_input([pristine])
         with self._autocast():
-            if self.views() != [(1.0, False)]:  # the codec's weights: saliency on its own
+            others = [v for v in self.views() if v != SINGLE_PASS]
+            if others:  # the codec's weights: saliency on its own
                 own, raw, averaged = self._single_and_averaged(x, "r")
                 sm, view = (self._output_stage(r, own, boxes) for r in (raw, averaged))
-                passes = 1 + sum(v != (1.0, False) for v in self.views())
-                return PristineCache(shapes[0], boxes[0], sm.float(), view.float(), passes)
+                return PristineCache(shapes[0], boxes[0], sm.float(), view.float(), 1 + len(others))
             sm = self.saliency(x, "r", boxes)
         return PristineCache(shapes[0], boxes[0], sm.float())
 
