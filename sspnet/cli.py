@@ -100,6 +100,14 @@ def train(
     grey_prob: float = typer.Option(0.0, help="Probability of showing a training image in greyscale (augmentation)."),
     colour_jitter: float = typer.Option(
         0.0, help="Augmentation: brightness, contrast and saturation each scaled by U(1-j, 1+j) (e.g. 0.3)."),
+    teacher: list[Path] = typer.Option(
+        [], help="Saliency mode: distil from this trained checkpoint (repeat for an ensemble); it sees each "
+                 "image at its own canvas size, mirrored and not."),
+    distil: float = typer.Option(0.5, help="Share of each target's mass that comes from the teachers' map."),
+    time_limit: float = typer.Option(
+        0.0, help="Wall seconds after which no new epoch starts (0 = none); the best epoch is kept."),
+    backbone_weights: Path | None = typer.Option(
+        None, help="ImageNet weights file for the backbone (else the packaged or cached one is looked for)."),
 ) -> None:
     """Train with the paper's protocol (defaults); rerun the same command to resume after an interruption."""
     from .data import DatasetError
@@ -111,10 +119,12 @@ def train(
         cfg = TrainConfig(mode=mode, epochs=epochs, lr=lr, lr_step=lr_step, batch_size=batch_size, patience=patience,
                           seed=seed, workers=workers, device=device, max_steps_per_epoch=max_steps,
                           freeze_stem=freeze_stem, freeze_backbone=freeze_backbone, grey_prob=grey_prob,
-                          colour_jitter=colour_jitter)
+                          colour_jitter=colour_jitter, teachers=tuple(str(t) for t in teacher), distil=distil,
+                          time_limit=time_limit)
+        weights = str(backbone_weights) if backbone_weights else None
         if mode == "saliency":
             results = train_saliency(data, out, cfg, config, pretrained, holdout=holdout, folds=folds,
-                                     leave_out=leave_out)
+                                     leave_out=leave_out, backbone_weights=weights)
         else:
             if len(data) != 1:
                 _fail("shift mode takes exactly one --data folder (a shift layout)")

@@ -79,6 +79,10 @@ CONFIGS["default-no-transformer"] = replace(CONFIGS["default"], depths=(0, 0, 0)
 CONFIGS["default-single-decoder"] = replace(CONFIGS["default"], dual_decoder=False)
 # Backbone study (issue 10): `default` with an EfficientNet-Lite trunk, all else equal; the 1x1
 # reductions absorb the different tap widths. Untrained; see docs/BACKBONES.md.
+# Distillation teacher (issue 10, item 5; for a GPU): the default's trunk trained whole at 1.5x
+# the canvas, with wider tokens, attention from stride 16 on and a decoder ending at stride 2.
+CONFIGS["teacher"] = replace(CONFIGS["default"], dims=(128, 256, 384), depths=(0, 2, 2), heads=(4, 8, 8),
+                             stage3=96, tail=(64, 32), out_stride=2, input_size=(432, 576))
 CONFIGS.update({f"default-effl{n}": replace(CONFIGS["default"], backbone=f"efficientnet_lite{n}") for n in (0, 1, 2)})
 
 

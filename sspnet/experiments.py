@@ -84,6 +84,7 @@ def train_saliency(
     val_fraction: float = 0.1,
     folds: int = 0,
     leave_out: bool = False,
+    backbone_weights: str | None = None,
 ) -> list[FitResult]:
     """Saliency mode on human fixations. folds=0: one fixed holdout split; folds=k: k-fold by image;
     leave_out: one run per data set, tested on all of it and trained on the others
@@ -105,7 +106,7 @@ def train_saliency(
         subsets = (("train", tr), ("val", va), ("test", te))
         _write_json(fold_dir / "split.json", {name: [_key(items[i]) for i in idx] for name, idx in subsets})
         torch.manual_seed(cfg.seed)  # the same initial weights in every process and every run
-        model = build_model(model_config, pretrained_backbone=pretrained_backbone)
+        model = build_model(model_config, pretrained_backbone=pretrained_backbone, backbone_weights=backbone_weights)
         train_set = SaliencyDataset([items[i] for i in tr], size=size)
         val_set = SaliencyDataset([items[i] for i in va], size=size)
         fold_cfg = replace(cfg, mode="saliency", extra={**cfg.extra, "data": [str(r) for r in roots], "fold": k})

@@ -22,8 +22,8 @@ import json
 import math
 import os
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -64,6 +64,12 @@ class TrainConfig:
     freeze_backbone: bool = False  # fix the whole backbone (only the encoder and decoders learn)
     grey_prob: float = 0.0  # chance to show a training image in greyscale (robustness to B/W photos)
     colour_jitter: float = 0.0  # brightness, contrast and saturation each scaled by U(1 - j, 1 + j)
+    # Distillation (saliency mode): trained checkpoints whose mean map is mixed into each target,
+    # `distil` its share of the probability mass (the human map keeps the rest). Validation and
+    # early stopping stay on human maps alone.
+    teachers: tuple[str, ...] = ()
+    distil: float = 0.5
+    time_limit: float = 0.0  # wall seconds after which this run (or its resumption) starts no new epoch; 0 = none
     extra: dict = field(default_factory=dict)  # recorded in the checkpoint's info
 
     def __post_init__(self) -> None:
@@ -71,6 +77,11 @@ class TrainConfig:
             raise ValueError(f"mode must be one of {MODES}, got '{self.mode}'")
         if not 0.0 <= self.colour_jitter < 1.0:
             raise ValueError(f"colour_jitter must be in [0, 1), got {self.colour_jitter}")
+        if not 0.0 <= self.distil <= 1.0:
+            raise ValueError(f"distil must be in [0, 1], got {self.distil}")
+        if self.teachers and self.mode != "saliency":
+            raise ValueError("teachers distil saliency maps: use them in saliency mode")
+        self.teachers = tuple(str(t) for t in self.teachers)
 
 
 @dataclass
@@ -130,11 +141,45 @@ def _colour_jitter(batch: dict, strength: float, g: torch.Generator) -> dict:
     return out
 
 
-def _loss(model: SSPNet, batch: dict, mode: str, device: torch.device) -> tuple[torch.Tensor, dict]:
+def _unit_mass(m: torch.Tensor) -> torch.Tensor:
+    return m / m.sum(dim=(1, 2, 3), keepdim=True).clamp_min(1e-12)
+
+
+def load_teacher(path: str, student_input: tuple[int, int], device: torch.device) -> SSPNet:
+    """A trained checkpoint set up to label the student's canvases: frozen, and looking at each
+    canvas resized to its own training canvas, mirrored and not (its test-time views)."""
+    from .zoo import model_from_checkpoint
+
+    teacher = model_from_checkpoint(path)
+    scale = teacher.config.input_size[1] / student_input[1]
+    teacher.config = replace(teacher.config, flip_saliency=True, saliency_scales=(scale,))
+    teacher.requires_grad_(False)
+    return teacher.to(device).eval()
+
+
+@torch.no_grad()
+def distilled_target(human: torch.Tensor, x: torch.Tensor, boxes, valid: torch.Tensor | None,
+                     teachers: Sequence[SSPNet], share: float) -> torch.Tensor:
+    """(1 - share) of the human map's mass plus `share` of the teachers' mean map's (each made a
+    distribution over the image's own area first), scaled to max 1 as human maps are. Why: a
+    larger network's map carries what 15 observers' fixations only sample, and the mixture keeps
+    the student anchored to where people did look."""
+    maps = torch.stack([t.saliency(x, "r", boxes, tta=True).float() for t in teachers]).mean(0)
+    if valid is not None:
+        maps = maps * valid.to(maps.dtype)
+    mixed = (1.0 - share) * _unit_mass(human.float()) + share * _unit_mass(maps)
+    return mixed / mixed.amax(dim=(1, 2, 3), keepdim=True).clamp_min(1e-12)
+
+
+def _loss(model: SSPNet, batch: dict, mode: str, device: torch.device,
+          teachers: Sequence[SSPNet] = (), share: float = 0.0) -> tuple[torch.Tensor, dict]:
     if mode == "saliency":
         x = batch["image"].to(device, non_blocking=True)
         gt = batch["saliency"].to(device, non_blocking=True)
         boxes = boxes_from_masks(batch["valid"]) if "valid" in batch else None
+        if teachers:
+            valid = batch["valid"].to(device, non_blocking=True) if "valid" in batch else None
+            gt = distilled_target(gt, x, boxes, valid, teachers, share)
         loss = losses.saliency_loss(model.saliency(x, "r", boxes), gt)
         return loss, {"loss": float(loss.detach())}
     p = batch["pristine"].to(device, non_blocking=True)
@@ -167,12 +212,14 @@ class _Step(nn.Module):
     """One batch's loss as a module's forward: DDP averages gradients only for work done inside
     the forward of the module it wraps, and `_loss` calls `saliency` or `forward` as the mode needs."""
 
-    def __init__(self, model: SSPNet, mode: str, device: torch.device) -> None:
+    def __init__(self, model: SSPNet, mode: str, device: torch.device,
+                 teachers: Sequence[SSPNet] = (), share: float = 0.0) -> None:
         super().__init__()
         self.model, self.mode, self.dev = model, mode, device
+        self.teachers, self.share = list(teachers), share  # a plain list: not submodules, never trained or saved
 
     def forward(self, batch: dict) -> tuple[torch.Tensor, dict]:
-        return _loss(self.model, batch, self.mode, self.dev)
+        return _loss(self.model, batch, self.mode, self.dev, self.teachers, self.share)
 
 
 def _write_json(path: Path, obj: object) -> None:
@@ -202,6 +249,7 @@ def fit(
                              "validation (use more images or another split)")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
     ctx = distributed.context(cfg.device)
     device = ctx.device
     say = tqdm.write if ctx.is_main else (lambda _msg: None)
@@ -231,7 +279,8 @@ def fit(
         partial = (float(st.get("running", 0.0)), int(st.get("seen", 0)), float(st.get("seconds", 0.0)))
         say(f"resuming from epoch {start_epoch + 1}, step {start_step}")
     del st
-    step_fn: nn.Module = _Step(model, cfg.mode, device)
+    teachers = [load_teacher(t, model.config.input_size, device) for t in cfg.teachers]
+    step_fn: nn.Module = _Step(model, cfg.mode, device, teachers, cfg.distil)
     if ctx.active:  # saliency mode never touches decoder_d: DDP must be told that some parameters go unused
         step_fn = DistributedDataParallel(step_fn, device_ids=[device.index] if device.type == "cuda" else None,
                                           find_unused_parameters=cfg.mode == "saliency")
@@ -262,6 +311,10 @@ def fit(
     for epoch in range(start_epoch, cfg.epochs):
         if bad >= cfg.patience:
             stopped_early = True
+            break
+        spent = time.perf_counter() - started
+        if cfg.time_limit and epoch > start_epoch and spent >= cfg.time_limit:
+            say(f"time limit: {spent:.0f} s >= {cfg.time_limit:.0f} s, no epoch {epoch + 1}")
             break
         for group in opt.param_groups:
             group["lr"] = cfg.lr * cfg.lr_gamma ** (epoch // cfg.lr_step)

@@ -171,12 +171,12 @@ def crashing_loss(real_loss, at: int, exc: BaseException):
     """`sspnet.train._loss` that raises `exc` at training step `at` (0-based over the run): a kill."""
     calls = {"n": 0}
 
-    def loss(model, batch, mode, device):
+    def loss(model, batch, mode, device, *rest):
         if model.training:
             if calls["n"] == at:
                 raise exc
             calls["n"] += 1
-        return real_loss(model, batch, mode, device)
+        return real_loss(model, batch, mode, device, *rest)
 
     return loss
 
@@ -240,6 +240,64 @@ def test_max_steps_caps_epoch(sets, tmp_path) -> None:
     (h,) = result.history
     assert h["images_per_s"] > 0 and math.isfinite(h["train_loss"])
     assert json.loads((tmp_path / "history.json").read_text())[0]["epoch"] == 1
+
+
+# ----------------------------------------------------------------------------- distillation, time limit
+
+
+def test_distilled_target_splits_the_mass() -> None:
+    """share 0: the human map (max 1); share 1: the teachers' mean map; in between the two
+    distributions mixed by mass; nothing outside the image's area."""
+
+    class Fixed(torch.nn.Module):
+        def __init__(self, m):
+            super().__init__()
+            self.m = m
+
+        def saliency(self, x, which, boxes, tta):
+            assert tta and which == "r"
+            return self.m
+
+    human = torch.zeros(1, 1, 4, 4)
+    human[0, 0, 0, 0] = 0.5
+    valid = torch.ones(1, 1, 4, 4, dtype=torch.bool)
+    valid[..., 3] = False
+    t1, t2 = torch.zeros(1, 1, 4, 4), torch.zeros(1, 1, 4, 4)
+    t1[0, 0, 2, 2], t2[0, 0, 2, 2], t2[0, 0, 1, 3] = 1.0, 1.0, 5.0  # (1, 3) lies outside the area
+    x = torch.zeros(1, 3, 4, 4)
+    only_human = train_mod.distilled_target(human, x, None, valid, [Fixed(t1)], 0.0)
+    assert torch.equal(only_human, human / 0.5)
+    mixed = train_mod.distilled_target(human, x, None, valid, [Fixed(t1), Fixed(t2)], 0.25)
+    assert mixed[0, 0, 0, 0] == 1.0 and mixed[0, 0, 2, 2] == pytest.approx(0.25 / 0.75)
+    assert mixed[..., 3].abs().sum() == 0
+    assert torch.equal(train_mod.distilled_target(human, x, None, valid, [Fixed(t1)], 1.0), t1)
+
+
+def test_fit_distils_from_a_teacher_at_its_own_canvas(saliency_run, sets, tmp_path) -> None:
+    """A trained checkpoint as teacher: it looks at the student's canvases at its own canvas
+    size, mirrored and not, and the student trains on the mixed targets (finite losses,
+    validation still on human maps)."""
+    from dataclasses import replace
+
+    out, _ = saliency_run
+    teacher = train_mod.load_teacher(str(out / "best.safetensors"), (TINY_CANVAS[0] // 2, TINY_CANVAS[1] // 2),
+                                     torch.device("cpu"))
+    assert teacher.config.flip_saliency and teacher.config.saliency_scales == (2.0,)
+    assert not any(p.requires_grad for p in teacher.parameters()) and not teacher.training
+    c = cfg(epochs=1, max_steps_per_epoch=2, teachers=(str(out / "best.safetensors"),), distil=0.5)
+    result = fit(tiny_model(), sets[0], sets[1], c, tmp_path)
+    assert math.isfinite(result.history[0]["train_loss"]) and result.best_path.is_file()
+    record = json.loads((tmp_path / "best.json").read_text())
+    assert record["info"]["train"]["teachers"] == [str(out / "best.safetensors")]
+    with pytest.raises(ValueError, match="distil"):
+        replace(c, distil=1.5)
+    with pytest.raises(ValueError, match="saliency mode"):
+        cfg(mode="shift", teachers=("t.safetensors",))
+
+
+def test_time_limit_stops_after_the_first_epoch(sets, tmp_path) -> None:
+    result = fit(tiny_model(), sets[0], sets[1], cfg(epochs=5, max_steps_per_epoch=1, time_limit=1e-6), tmp_path)
+    assert [h["epoch"] for h in result.history] == [1] and result.best_path.is_file()
 
 
 def test_train_config_rejects_unknown_mode() -> None:

@@ -1,0 +1,231 @@
+"""Does a larger teacher, distilled into `default`, transfer better to a data set it never saw?
+
+Issue 10, item 5, sized for one short GPU lease (it runs on a CPU too, slowly; --quick checks
+the plumbing). Three folds: trained on the first --data set (tested on the second), the
+reverse, and both (the shipped model's same-set split, for shipping). Runs, all `sspnet train`:
+
+  shipped   the shipped recipe (10 epochs, stem frozen, 20% greyscale): the control
+  long      default config, whole trunk, colour jitter, more epochs
+  teacher   config `teacher` (10.9 M parameters, 1.5x canvas), the `long` recipe
+  distil    the `long` recipe with half of each target's mass from its fold's teacher
+
+Phase 1 trains shipped, long and teacher of every fold in parallel; phase 2 the distilled
+students. Every run has a time limit (no new epoch after it), so the study ends on schedule.
+Then every left-out-set model is scored with `sspnet eval` twice: as trained (the network
+alone) and with the shipped model's inference settings (output blur, centre bias, test-time
+views). The rule, fixed before the run: the student recipe with the best mean left-out CC
+under the shipped settings wins; its weights (fp16) are written to OUT/pick/.
+
+    python benchmarks/distil_study.py --data small/osie --data small/eyecrowd --out OUT \\
+        --backbone-weights mnv2.pth --phase-seconds 160 120
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from sspnet.experiments import read_saliency_items  # noqa: E402
+
+SHIPPED = ["--epochs", "10", "--lr", "1e-4", "--lr-step", "5", "--batch-size", "8", "--patience", "3",
+           "--freeze-stem", "--grey-prob", "0.2"]
+LONG = ["--epochs", "24", "--lr", "1e-4", "--lr-step", "12", "--batch-size", "8", "--patience", "5",
+        "--grey-prob", "0.2", "--colour-jitter", "0.2"]
+STUDENTS = ("shipped", "long", "distil")
+
+
+def folds(data: list[Path]) -> dict[str, dict]:
+    """fold name -> the --data folders it trains on, its holdout and the set it is tested on."""
+    a, b = data
+    return {
+        f"{a.name}-to-{b.name}": {"data": [a], "holdout": "0", "test": b.name},
+        f"{b.name}-to-{a.name}": {"data": [b], "holdout": "0", "test": a.name},
+        "both": {"data": [a, b], "holdout": "0.2", "test": None},
+    }
+
+
+def train_cmd(fold: dict, out: Path, recipe: list[str], args: argparse.Namespace, config: str = "default",
+              teacher: Path | None = None, seconds: float = 0.0) -> list[str]:
+    cmd = [sys.executable, "-m", "sspnet.cli", "train", "--out", str(out), "--config", config,
+           "--holdout", fold["holdout"], "--workers", str(args.workers), "--time-limit", str(seconds), *recipe]
+    for d in fold["data"]:
+        cmd += ["--data", str(d)]
+    if args.backbone_weights:
+        cmd += ["--backbone-weights", str(args.backbone_weights)]
+    if teacher is not None:
+        cmd += ["--teacher", str(teacher), "--distil", str(args.distil)]
+    if args.quick:
+        cmd += ["--epochs", "1", "--max-steps", "2"]
+    return cmd
+
+
+def run_parallel(jobs: dict[str, list[str]], logs: Path, deadline: float) -> dict[str, int]:
+    """Start every job at once; kill what is still running at `deadline` (time.time())."""
+    logs.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+           "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2")}
+    procs = {}
+    for name, cmd in jobs.items():
+        with open(logs / f"{name}.log", "w") as log:
+            procs[name] = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+    while any(p.poll() is None for p in procs.values()) and time.time() < deadline:
+        time.sleep(2)
+    for p in procs.values():
+        if p.poll() is None:
+            p.kill()
+    return {name: p.wait() for name, p in procs.items()}
+
+
+def eval_split(data: list[Path], fold: dict, run_dir: Path, out: Path, limit: int | None = None) -> Path:
+    """The run's train/val keys with every image of the left-out set (or its first `limit`) as test."""
+    split = json.loads((run_dir / "split.json").read_text())
+    items = read_saliency_items(data)
+    split["test"] = [f"{i.dataset}/{i.name}" for i in items if i.dataset == fold["test"]][:limit]
+    out.write_text(json.dumps(split))
+    return out
+
+
+def with_settings(checkpoint: Path, settings: dict, out: Path) -> Path:
+    """The checkpoint with other inference settings, for `sspnet eval` (weights unchanged)."""
+    from sspnet.zoo import model_from_checkpoint, save_checkpoint
+
+    model = model_from_checkpoint(checkpoint)
+    model.config = replace(model.config, **settings)
+    return save_checkpoint(model, out, getattr(model, "info", {}), half=False)
+
+
+def shipped_settings() -> dict:
+    """The zoo's `default` inference settings and its output blur."""
+    from sspnet.zoo import ZOO, load_model
+
+    shipped = load_model("default", device="cpu").config
+    return {**ZOO["default"][2], "output_blur": shipped.output_blur}
+
+
+def read_scores(eval_dir: Path) -> dict | None:
+    """Mean metrics of the model row of `sspnet eval`'s per_image.csv."""
+    import csv
+
+    path = eval_dir / "per_image.csv"
+    if not path.is_file():
+        return None
+    rows = [r for r in csv.DictReader(path.open()) if r.get("model") == "sspnet"]
+    keys = [k for k in rows[0] if k not in ("model", "name", "dataset")] if rows else []
+    out = {}
+    for k in keys:
+        vals = [float(r[k]) for r in rows if r[k] not in ("", "nan")]
+        if vals:
+            out[k] = sum(vals) / len(vals)
+    return {**out, "n": len(rows)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", type=Path, action="append", required=True, help="Exactly two data sets.")
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--backbone-weights", type=Path, default=None)
+    ap.add_argument("--phase-seconds", type=float, nargs=2, default=(160.0, 120.0),
+                    help="Time limits (wall s) of phase 1 and 2 runs: no new epoch after them, killed 45 s later.")
+    ap.add_argument("--workers", type=int, default=3)
+    ap.add_argument("--distil", type=float, default=0.5)
+    ap.add_argument("--quick", action="store_true",
+                    help="One epoch of two steps per run, 8 test images: checks the plumbing "
+                         "(on a CPU: OMP_NUM_THREADS=1).")
+    args = ap.parse_args()
+    if len(args.data) != 2:
+        ap.error("give exactly two --data sets")
+    out = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.time()
+    results: dict = {"phase_seconds": list(args.phase_seconds), "distil": args.distil, "quick": args.quick}
+
+    def save() -> None:
+        (out / "results.json").write_text(json.dumps(results, indent=1))
+
+    from sspnet.data import precompute_saliency_maps
+
+    precompute_saliency_maps(read_saliency_items(args.data), progress=False)  # workers then only read
+    fs = folds(args.data)
+    s1, s2 = args.phase_seconds
+    jobs = {}
+    for f, fold in fs.items():
+        jobs[f"{f}.teacher"] = train_cmd(fold, out / f / "teacher", LONG, args, "teacher", seconds=s1)
+        jobs[f"{f}.long"] = train_cmd(fold, out / f / "long", LONG, args, seconds=s1)
+        if fold["test"]:
+            jobs[f"{f}.shipped"] = train_cmd(fold, out / f / "shipped", SHIPPED, args, seconds=s1)
+    results["phase1"] = run_parallel(jobs, out / "logs", time.time() + s1 + 45)
+    results["phase1_s"] = round(time.time() - t0, 1)
+    save()
+    jobs = {}
+    for f, fold in fs.items():
+        teacher = out / f / "teacher" / "best.safetensors"
+        if teacher.is_file():
+            jobs[f"{f}.distil"] = train_cmd(fold, out / f / "distil", LONG, args, teacher=teacher, seconds=s2)
+    results["phase2"] = run_parallel(jobs, out / "logs", time.time() + s2 + 45)
+    results["phase2_s"] = round(time.time() - t0, 1)
+    save()
+
+    settings = {"net": {}, "shipped": shipped_settings()}
+    jobs, where = {}, {}
+    for f, fold in fs.items():
+        if not fold["test"]:
+            continue
+        for run in (*STUDENTS, "teacher"):
+            ckpt = out / f / run / "best.safetensors"
+            if not ckpt.is_file():
+                continue
+            split = eval_split(args.data, fold, out / f / run, out / f / "eval_split.json", 8 if args.quick else None)
+            for s, over in settings.items():
+                model = with_settings(ckpt, over, out / f / run / f"eval-{s}.safetensors")
+                name = f"{f}.{run}.{s}"
+                where[name] = out / f / run / f"eval-{s}"
+                jobs[f"eval.{name}"] = [sys.executable, "-m", "sspnet.cli", "eval", "--model", str(model),
+                                        "--split", str(split), "--out", str(where[name]), "--workers", "2",
+                                        *[a for d in args.data for a in ("--data", str(d))]]
+    results["eval_rc"] = run_parallel(jobs, out / "logs", time.time() + 150)
+    results["scores"] = {name: read_scores(d) for name, d in where.items()}
+    results["total_s"] = round(time.time() - t0, 1)
+    summarise(out, fs, results)
+    save()
+    print(json.dumps({k: results.get(k) for k in ("mean_lodo_cc_shipped_settings", "pick", "total_s")}, indent=1))
+    print(json.dumps(results.get("scores"), indent=1))
+
+
+def summarise(out: Path, fs: dict[str, dict], results: dict) -> None:
+    """Training histories, the rule's means, the pick and its weights (fp16) in OUT/pick."""
+    results["history"] = {}
+    for f in fs:
+        for run in (*STUDENTS, "teacher"):
+            h = out / f / run / "history.json"
+            if h.is_file():
+                results["history"][f"{f}.{run}"] = json.loads(h.read_text())
+    lodo = [f for f, fold in fs.items() if fold["test"]]
+    means = {}
+    for run in STUDENTS:
+        ccs = [(results["scores"].get(f"{f}.{run}.shipped") or {}).get("cc") for f in lodo]
+        if all(c is not None for c in ccs):
+            means[run] = sum(ccs) / len(ccs)
+    results["mean_lodo_cc_shipped_settings"] = means
+    if means:
+        pick = max(means, key=means.get)
+        results["pick"] = pick
+        from sspnet.zoo import model_from_checkpoint, save_checkpoint
+
+        (out / "pick").mkdir(exist_ok=True)
+        for f in fs:
+            ckpt = out / f / pick / "best.safetensors"
+            if ckpt.is_file():
+                model = model_from_checkpoint(ckpt)
+                save_checkpoint(model, out / "pick" / f"{f}.{pick}.safetensors", getattr(model, "info", {}), half=True)
+
+
+if __name__ == "__main__":
+    main()
