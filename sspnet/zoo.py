@@ -27,12 +27,13 @@ WEIGHTS_DIR = Path(__file__).parent / "weights"
 
 # name -> (file in sspnet/weights/, SHA-256 of that file, inference settings over the file's config)
 ZOO: dict[str, tuple[str, str, dict]] = {
-    # MobileNetV2 `default` config trained on OSIE + EyeCrowd human fixations (docs/MODEL_CARD.md);
+    # MobileNetV2 `default` config trained on OSIE + EyeCrowd human fixations, half of each target's
+    # mass from a larger teacher's maps (config `teacher`, trained on a GPU; docs/MODEL_CARD.md);
     # trained on saliency only, so its shift is the intuitive approach on max-1 maps; maps under
     # the log-density centre bias of sigma 0.6, and saliency on its own averaged over four views
     # (the image and its mirror, at 1x and 1.5x the canvas); all chosen on leave-one-dataset-out
     # runs (docs/MODEL_CARD.md).
-    "default": ("default.safetensors", "5d103bcfb78cbc3172473f17eb6597b7220cbc068774015b7289c6edf1fbfcdd",
+    "default": ("default.safetensors", "58a6d6822dac66a14d6ba1c0f7b2f6c71414ec77f26401c0863597821b922632",
                 {"shift_from_normalized": True, "centre_sigma": 0.6, "flip_saliency": True,
                  "saliency_scales": (1.0, 1.5)}),
 }
