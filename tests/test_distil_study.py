@@ -1,0 +1,68 @@
+"""The GPU study's pieces that run without a GPU: the canvas-size copies of a fixation data set
+(their maps must be the originals' maps) and the study's folds, commands and score reading."""
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from helpers_data import write_blob_dataset
+
+from sspnet.data import read_fixation_dataset
+from sspnet.data.cache import get_saliency_map
+from sspnet.preprocess import letterbox
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _script(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(autouse=True)
+def cache_env(tmp_path, monkeypatch):
+    monkeypatch.setenv("SSPNET_CACHE", str(tmp_path / "cache"))
+
+
+def test_shrunk_copy_keeps_the_maps(tmp_path) -> None:
+    shrink = _script("shrink_dataset")
+    src = write_blob_dataset(tmp_path / "blobs", n=4, size=(160, 120))
+    assert shrink.shrink(src, tmp_path / "small" / "blobs", width=64, quality=95) == 4
+    big, small = read_fixation_dataset(src), read_fixation_dataset(tmp_path / "small" / "blobs")
+    assert [i.name for i in big] == [i.name for i in small]
+    for a, b in zip(big, small):
+        assert b.shape == (48, 64) and len(b.fixations) == len(a.fixations)
+        assert np.allclose(b.fixations.x, (a.fixations.x + 0.5) * 0.4 - 0.5)
+        assert np.array_equal(b.fixations.observer, a.fixations.observer)
+        ma, _ = letterbox(get_saliency_map(a), (48, 64))
+        mb, _ = letterbox(get_saliency_map(b), (48, 64))
+        assert np.corrcoef(ma.ravel(), mb.ravel())[0, 1] > 0.99
+    with pytest.raises(SystemExit):
+        shrink.shrink(src, src, width=64, quality=95)
+
+
+def test_study_folds_commands_and_scores(tmp_path) -> None:
+    study = _script("distil_study")
+    folds = study.folds([Path("d/osie"), Path("d/eyecrowd")])
+    assert folds["osie-to-eyecrowd"] == {"data": [Path("d/osie")], "holdout": "0", "test": "eyecrowd"}
+    assert folds["both"]["test"] is None and folds["both"]["holdout"] == "0.2"
+
+    class Args:
+        workers, backbone_weights, distil, quick = 2, Path("w.pth"), 0.5, False
+
+    cmd = study.train_cmd(folds["eyecrowd-to-osie"], Path("o"), study.LONG, Args(), teacher=Path("t.safetensors"),
+                          seconds=120)
+    assert cmd[:4] == [sys.executable, "-m", "sspnet.cli", "train"]
+    text = " ".join(cmd)
+    assert "--data d/eyecrowd" in text and "--teacher t.safetensors --distil 0.5" in text
+    assert "--time-limit 120" in text and "--backbone-weights w.pth" in text and "--holdout 0" in text
+    (tmp_path / "e").mkdir()
+    (tmp_path / "e" / "per_image.csv").write_text(
+        "model,dataset,name,cc,kld\nsspnet,osie,a,0.5,1.0\nsspnet,osie,b,0.7,\ncentre-bias,osie,a,0.1,2.0\n")
+    assert study.read_scores(tmp_path / "e") == {"cc": pytest.approx(0.6), "kld": 1.0, "n": 2}
+    assert study.read_scores(tmp_path / "missing") is None
