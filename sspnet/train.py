@@ -312,10 +312,11 @@ def fit(
         if bad >= cfg.patience:
             stopped_early = True
             break
-        spent = time.perf_counter() - started
-        if cfg.time_limit and epoch > start_epoch and spent >= cfg.time_limit:
-            say(f"time limit: {spent:.0f} s >= {cfg.time_limit:.0f} s, no epoch {epoch + 1}")
-            break
+        if cfg.time_limit and epoch > start_epoch:  # every rank must stop at the same epoch: the slowest decides
+            (spent,) = distributed.all_reduce([time.perf_counter() - started], ctx, op="max")
+            if spent >= cfg.time_limit:
+                say(f"time limit: {spent:.0f} s >= {cfg.time_limit:.0f} s, no epoch {epoch + 1}")
+                break
         for group in opt.param_groups:
             group["lr"] = cfg.lr * cfg.lr_gamma ** (epoch // cfg.lr_step)
         order = distributed.shard(_epoch_order(len(train_set), cfg.seed, epoch), ctx.rank, ctx.world_size)

@@ -178,6 +178,10 @@ class TestTwoGlooRanks:
                 assert hb[key] == pytest.approx(ha[key], abs=1e-6), key
         assert reports[0]["rerun_history"] == reports[0]["history_a"]  # a finished run trains nothing more
 
+    def test_time_limit_stops_every_rank_at_the_same_epoch(self, ddp_run) -> None:
+        _, reports = ddp_run
+        assert [[h["epoch"] for h in reports[r]["history_c"]] for r in (0, 1)] == [[1], [1]]
+
     def test_only_rank_zero_writes_run_files(self, ddp_run) -> None:
         work, reports = ddp_run
         assert reports[1]["writes"] == []
@@ -215,10 +219,10 @@ def worker(work: Path) -> None:
     train_mod.write_bytes_atomic, train_mod.save_checkpoint = logged_write, logged_save
     train_set, val_set = saliency_sets(work / "blobs")
 
-    def seen_loss(model, batch, mode, device):
+    def seen_loss(model, batch, mode, device, *rest):
         if model.training:
             report["seen_a"].append(list(batch["name"]))
-        return real_loss(model, batch, mode, device)
+        return real_loss(model, batch, mode, device, *rest)
 
     model = tiny_model(rank)  # different on purpose: DDP must start every rank from rank 0's weights
     if rank == 0:
@@ -239,6 +243,9 @@ def worker(work: Path) -> None:
     report["history_b"] = fit(model, train_set, val_set, tiny_cfg(), work / "b").history
     _dump(me / "b.safetensors", model)
     report["rerun_history"] = fit(tiny_model(7), train_set, val_set, tiny_cfg(), work / "a").history
+    # a time limit every rank must agree on (else one rank waits for the other forever)
+    report["history_c"] = fit(tiny_model(rank), train_set, val_set, tiny_cfg(epochs=3, time_limit=1e-6),
+                              work / "c").history
 
     scenes = read_shift_dataset(work / "shift")
     model = tiny_model(rank)
