@@ -17,7 +17,7 @@ Codecs (sspcodec.codecs): turbo, mozjpeg (progressive + trellis, its defaults), 
 rewritten with optimised Huffman tables); sspcodec with its default settings (`sspcodec.Encoder()`:
 RD pruning on a jpegli base driven by the model, exactly what `sspcodec compress` writes); and
 saliency-weighted RD pruning on a jpegli base (sspcodec.quant.rdprune, its defaults: steps 0.70x
-the plain fit's, floor 0.05, min_freq 3, chroma gain 0.55) driven by: the model's predicted saliency (rd-model), a
+the plain fit's, floor 0.03, min_freq 3, chroma gain 0.55) driven by: the model's predicted saliency (rd-model), a
 centre Gaussian fitted on the training split's fixations (rd-centre), a map built from half of
 the observers (rd-human-A, held-out images only), and uniform weights (rd-uniform, the control:
 RD pruning without any saliency).

@@ -88,7 +88,7 @@ def test_strength_schedule_lowers_the_floor_then_refines():
 
 def test_prune_settings_are_checked_once_and_passed_whole():
     assert PruneSettings().options() == {
-        "strength": 1.0, "ratio": 0.70, "floor": 0.05, "low_floor": 0.30, "min_freq": 3, "low_min_freq": 4,
+        "strength": 1.0, "ratio": 0.70, "floor": 0.03, "low_floor": 0.30, "min_freq": 3, "low_min_freq": 4,
         "chroma_gain": DEFAULT_CHROMA_GAIN,
     }
     for bad in ({"strength": 1.5}, {"ratio": 0.0}, {"floor": -0.1}, {"low_floor": 2.0}):
@@ -266,7 +266,7 @@ def test_strength_scales_the_reallocation(photo):
     # below the knee the base stays that of 0.5 and the floor rises: the lowest weight is higher
     gentle = prune_to_budget(photo, prio, budget, ratio=0.7, strength=0.25, low_floor=0.3, low_min_freq=4)
     assert gentle.base_quality == weak.base_quality
-    assert weak.weights.min() == pytest.approx(0.05) and gentle.weights.min() == pytest.approx(0.175)
+    assert weak.weights.min() == pytest.approx(0.03) and gentle.weights.min() == pytest.approx(0.165)  # floor 0.03
     # ... and row + col = 3 survives below the knee: those coefficients equal the finer base's
     base = base_dct(photo, gentle.base_quality, "jpegli").planes[0].coeffs
     out = read_dct(gentle.data).planes[0].coeffs

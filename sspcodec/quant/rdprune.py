@@ -25,7 +25,7 @@ The plain reference is made the same way, so the two compare like for like.
 people look per SSIMULACRA2 point of global loss; :func:`strength_schedule`): strength 0 is exactly
 the plain base encoding that fits the budget; up to ``STRENGTH_KNEE`` (0.5) the base is refined by
 ``ratio ** 0.5``, frequencies with row + col < ``low_min_freq`` (4) are kept, and the weight floor
-falls from ``low_floor`` (0.30: detail kept a little everywhere) to ``floor`` (0.05: kept where
+falls from ``low_floor`` (0.30: detail kept a little everywhere) to ``floor`` (0.03: kept where
 people look); above it the floor stays, ``min_freq`` is 3, and the base's steps shrink to
 ``ratio ** strength`` times the plain fit's (the first quality at or below that).
 Any pruning costs at least about 1.2 SSIMULACRA2 points (validation), so a small refinement with a
@@ -63,7 +63,10 @@ DEFAULT_BASE = "jpegli"
 #: chroma_gain on 12 validation images (never the benchmark's test images) at the jpegli q70 and
 #: q85 budgets, among 0.75 / 0.70 / 0.65: 0.65 exceeded 5 SSIMULACRA2 points of global cost.
 DEFAULT_STEP_RATIO = 0.70
-DEFAULT_FLOOR = 0.05
+#: the weight of blocks nobody looks at; 0.03 since the fifth model revision (distilled, smoother
+#: maps): on the same validation grid it costs what 0.05 cost with the fourth revision's maps
+#: (4.45 / 3.83 SSIMULACRA2 points at q70 / q85) for +0.05 dB more where people look.
+DEFAULT_FLOOR = 0.03
 #: the weight floor as strength approaches 0, and the strength from which the floor is ``floor``
 #: and the refinement grows instead (:func:`strength_schedule`). Chosen on the same validation
 #: images from a ratio x floor grid at the q70 and q85 budgets, driven by the model and by a
@@ -476,7 +479,7 @@ def encode_pruned(rgb: np.ndarray, priority: np.ndarray, target_bytes: int, **op
     docstring), lambda fitted to within *tol* below the budget.
 
     *priority*: HxW (any resolution) non-negative map of where quality matters, e.g. predicted
-    saliency. *options*: those of :func:`prune_to_budget` (base="jpegli", ratio=0.70, floor=0.05,
+    saliency. *options*: those of :func:`prune_to_budget` (base="jpegli", ratio=0.70, floor=0.03,
     min_freq=3, chroma_gain=0.55, strength=1.0, low_floor=0.30, low_min_freq=4, tol=0.01); *strength* 0 returns
     the plain base JPEG that fits.
     """
