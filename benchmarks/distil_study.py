@@ -84,30 +84,34 @@ def run_parallel(jobs: dict[str, list[str]], logs: Path, deadline: float) -> dic
     return {name: p.wait() for name, p in procs.items()}
 
 
-def eval_split(data: list[Path], fold: dict, run_dir: Path, out: Path, limit: int | None = None) -> Path:
-    """The run's train/val keys with every image of the left-out set (or its first `limit`) as test."""
+def eval_split(run_dir: Path, test_keys: list[str], out: Path) -> Path:
+    """The run's train/val keys with `test_keys` (the left-out set's images) as its test subset."""
     split = json.loads((run_dir / "split.json").read_text())
-    items = read_saliency_items(data)
-    split["test"] = [f"{i.dataset}/{i.name}" for i in items if i.dataset == fold["test"]][:limit]
-    out.write_text(json.dumps(split))
+    out.write_text(json.dumps({**split, "test": test_keys}))
     return out
 
 
-def with_settings(checkpoint: Path, settings: dict, out: Path) -> Path:
-    """The checkpoint with other inference settings, for `sspnet eval` (weights unchanged)."""
+def with_settings(checkpoint: Path, settings: dict[str, dict], out_dir: Path) -> dict[str, Path]:
+    """The checkpoint once per named set of inference settings (OUT_DIR/eval-<name>.safetensors,
+    weights unchanged), for `sspnet eval`."""
     from sspnet.zoo import model_from_checkpoint, save_checkpoint
 
     model = model_from_checkpoint(checkpoint)
-    model.config = replace(model.config, **settings)
-    return save_checkpoint(model, out, getattr(model, "info", {}), half=False)
+    base, info = model.config, getattr(model, "info", {})
+    paths = {}
+    for name, over in settings.items():
+        model.config = replace(base, **over)
+        paths[name] = save_checkpoint(model, out_dir / f"eval-{name}.safetensors", info, half=False)
+    return paths
 
 
 def shipped_settings() -> dict:
-    """The zoo's `default` inference settings and its output blur."""
-    from sspnet.zoo import ZOO, load_model
+    """The zoo's `default` inference settings and the output blur stored in its weights."""
+    from sspnet.zoo import WEIGHTS_DIR, ZOO, read_checkpoint
 
-    shipped = load_model("default", device="cpu").config
-    return {**ZOO["default"][2], "output_blur": shipped.output_blur}
+    filename, _, overrides = ZOO["default"]
+    stored, _, _ = read_checkpoint(WEIGHTS_DIR / filename)
+    return {**overrides, "output_blur": stored.output_blur}
 
 
 def read_scores(eval_dir: Path) -> dict | None:
@@ -152,7 +156,8 @@ def main() -> None:
 
     from sspnet.data import precompute_saliency_maps
 
-    precompute_saliency_maps(read_saliency_items(args.data), progress=False)  # workers then only read
+    items = read_saliency_items(args.data)
+    precompute_saliency_maps(items, progress=False)  # workers then only read
     fs = folds(args.data)
     s1, s2 = args.phase_seconds
     jobs = {}
@@ -178,13 +183,14 @@ def main() -> None:
     for f, fold in fs.items():
         if not fold["test"]:
             continue
+        test_keys = [f"{i.dataset}/{i.name}" for i in items if i.dataset == fold["test"]][: 8 if args.quick else None]
+        split = None  # every run of a fold has the same split: written once
         for run in (*STUDENTS, "teacher"):
             ckpt = out / f / run / "best.safetensors"
             if not ckpt.is_file():
                 continue
-            split = eval_split(args.data, fold, out / f / run, out / f / "eval_split.json", 8 if args.quick else None)
-            for s, over in settings.items():
-                model = with_settings(ckpt, over, out / f / run / f"eval-{s}.safetensors")
+            split = split or eval_split(out / f / run, test_keys, out / f / "eval_split.json")
+            for s, model in with_settings(ckpt, settings, out / f / run).items():
                 name = f"{f}.{run}.{s}"
                 where[name] = out / f / run / f"eval-{s}"
                 jobs[f"eval.{name}"] = [sys.executable, "-m", "sspnet.cli", "eval", "--model", str(model),

@@ -116,14 +116,18 @@ class SSPNet(nn.Module):
     def _decoder(self, which: str) -> SaliencyDecoder:
         return {"r": self.decoder_r, "d": self.decoder_d}[which]
 
-    def _output_stage(self, raw: torch.Tensor, feats: Features, boxes: Sequence[Box] | None) -> torch.Tensor:
+    def _output_stage(self, raw: torch.Tensor, feats: Features | None, boxes: Sequence[Box] | None) -> torch.Tensor:
         """Decoder maps -> output maps: blur, centre weighting, mixed-in prior (as configured)."""
         sm = gaussian_blur(raw, self.config.output_blur)
         sm = centre_weighting(sm, boxes, self.config.centre_sigma)
         if self.prior is None:
             return sm
-        scene = feats[2].float().mean((2, 3)) if self.prior.gate_image is not None else None
+        scene = feats[2].float().mean((2, 3)) if self._reads_scene() else None
         return self.prior(sm, boxes, scene)
+
+    def _reads_scene(self) -> bool:
+        """Whether the output stage reads the image's features (a prior gate that sees the scene)."""
+        return self.prior is not None and self.prior.gate_image is not None
 
     def forward(
         self, pristine: torch.Tensor, distorted: torch.Tensor, boxes: Sequence[Box] | None = None
@@ -165,9 +169,13 @@ class SSPNet(nn.Module):
         (mirror image, other scales; `views`) before the output stage: one pass per view, used
         for saliency on its own, never inside a shift, where both maps of a pair must come from
         the same single pass."""
-        if not tta or self.views() == [SINGLE_PASS]:
+        views = self.views()
+        if not tta or views == [SINGLE_PASS]:
             return self.decode(self.encode(x), which, x.shape[-2:], boxes)
-        own, _, averaged = self._single_and_averaged(x, which)
+        if SINGLE_PASS in views or self._reads_scene():
+            own, _, averaged = self._single_and_averaged(x, which)
+        else:  # no view is the single pass and nothing reads its features: skip that pass
+            own, averaged = None, self._averaged(x, which)
         return self._output_stage(averaged, own, boxes)
 
     def views(self) -> list[View]:
@@ -194,8 +202,13 @@ class SSPNet(nn.Module):
         must give exactly zero shift); it is reused as the view it is when (1, unmirrored) is one."""
         own = self.encode(x)
         raw = self._decoder(which)(own, x.shape[-2:])
-        maps = [raw if v == SINGLE_PASS else self._view_raw(x, which, *v) for v in self.views()]
-        return own, raw, maps[0] if len(maps) == 1 else torch.stack(maps).mean(0)
+        return own, raw, self._averaged(x, which, raw)
+
+    def _averaged(self, x: torch.Tensor, which: str, raw: torch.Tensor | None = None) -> torch.Tensor:
+        """The decoder maps averaged over the test-time views; `raw`, the single pass's maps when
+        already computed, stands in for the view it is."""
+        maps = [raw if v == SINGLE_PASS and raw is not None else self._view_raw(x, which, *v) for v in self.views()]
+        return maps[0] if len(maps) == 1 else torch.stack(maps).mean(0)
 
     def tie_decoders(self) -> None:
         """Copy decoder_r into decoder_d: the 'intuitive approach' in dual-decoder form, used

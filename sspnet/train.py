@@ -37,7 +37,7 @@ from .device import autocast
 from .imageio import write_bytes_atomic
 from .model import SSPNet
 from .preprocess import boxes_from_masks
-from .zoo import save_checkpoint
+from .zoo import model_from_checkpoint, save_checkpoint
 
 MODES = ("saliency", "shift")
 
@@ -148,8 +148,6 @@ def _unit_mass(m: torch.Tensor) -> torch.Tensor:
 def load_teacher(path: str, student_input: tuple[int, int], device: torch.device) -> SSPNet:
     """A trained checkpoint set up to label the student's canvases: frozen, and looking at each
     canvas resized to its own training canvas, mirrored and not (its test-time views)."""
-    from .zoo import model_from_checkpoint
-
     teacher = model_from_checkpoint(path)
     scale = teacher.config.input_size[1] / student_input[1]
     teacher.config = replace(teacher.config, flip_saliency=True, saliency_scales=(scale,))
