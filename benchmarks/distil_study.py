@@ -18,6 +18,8 @@ under the shipped settings wins; its weights (fp16) are written to OUT/pick/.
 
     python benchmarks/distil_study.py --data small/osie --data small/eyecrowd --out OUT \\
         --backbone-weights mnv2.pth --phase-seconds 160 120
+
+A replicate with new students and the same teachers: add `--seed 1 --teachers-from OUT` (new --out).
 """
 from __future__ import annotations
 
@@ -60,6 +62,8 @@ def train_cmd(fold: dict, out: Path, recipe: list[str], args: argparse.Namespace
         cmd += ["--data", str(d)]
     if args.backbone_weights:
         cmd += ["--backbone-weights", str(args.backbone_weights)]
+    if getattr(args, "seed", 0):
+        cmd += ["--seed", str(args.seed)]
     if teacher is not None:
         cmd += ["--teacher", str(teacher), "--distil", str(args.distil)]
     if args.quick:
@@ -140,6 +144,10 @@ def main() -> None:
                     help="Time limits (wall s) of phase 1 and 2 runs: no new epoch after them, killed 45 s later.")
     ap.add_argument("--workers", type=int, default=3)
     ap.add_argument("--distil", type=float, default=0.5)
+    ap.add_argument("--seed", type=int, default=0,
+                    help="Seed of every run (also redraws the validation split): a replicate of the study.")
+    ap.add_argument("--teachers-from", type=Path, default=None,
+                    help="Reuse the teachers of an earlier study's OUT (OUT/<fold>/teacher) instead of training them.")
     ap.add_argument("--quick", action="store_true",
                     help="One epoch of two steps per run, 8 test images: checks the plumbing "
                          "(on a CPU: OMP_NUM_THREADS=1).")
@@ -162,7 +170,8 @@ def main() -> None:
     s1, s2 = args.phase_seconds
     jobs = {}
     for f, fold in fs.items():
-        jobs[f"{f}.teacher"] = train_cmd(fold, out / f / "teacher", LONG, args, "teacher", seconds=s1)
+        if args.teachers_from is None:
+            jobs[f"{f}.teacher"] = train_cmd(fold, out / f / "teacher", LONG, args, "teacher", seconds=s1)
         jobs[f"{f}.long"] = train_cmd(fold, out / f / "long", LONG, args, seconds=s1)
         if fold["test"]:
             jobs[f"{f}.shipped"] = train_cmd(fold, out / f / "shipped", SHIPPED, args, seconds=s1)
@@ -171,7 +180,7 @@ def main() -> None:
     save()
     jobs = {}
     for f, fold in fs.items():
-        teacher = out / f / "teacher" / "best.safetensors"
+        teacher = (args.teachers_from or out) / f / "teacher" / "best.safetensors"
         if teacher.is_file():
             jobs[f"{f}.distil"] = train_cmd(fold, out / f / "distil", LONG, args, teacher=teacher, seconds=s2)
     results["phase2"] = run_parallel(jobs, out / "logs", time.time() + s2 + 45)

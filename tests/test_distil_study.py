@@ -61,8 +61,44 @@ def test_study_folds_commands_and_scores(tmp_path) -> None:
     text = " ".join(cmd)
     assert "--data d/eyecrowd" in text and "--teacher t.safetensors --distil 0.5" in text
     assert "--time-limit 120" in text and "--backbone-weights w.pth" in text and "--holdout 0" in text
+    assert "--seed" not in text  # seed 0 is the CLI's own default
+
+    class Replicate(Args):
+        seed = 1
+
+    assert " --seed 1" in " ".join(study.train_cmd(folds["both"], Path("o"), study.LONG, Replicate()))
     (tmp_path / "e").mkdir()
     (tmp_path / "e" / "per_image.csv").write_text(
         "model,dataset,name,cc,kld\nsspnet,osie,a,0.5,1.0\nsspnet,osie,b,0.7,\ncentre-bias,osie,a,0.1,2.0\n")
     assert study.read_scores(tmp_path / "e") == {"cc": pytest.approx(0.6), "kld": 1.0, "n": 2}
     assert study.read_scores(tmp_path / "missing") is None
+
+
+def test_backbone_study_resumes_and_tabulates(tmp_path) -> None:
+    """Only the two leave-one-out folds; a run counts as done once summary.json exists and a score
+    once per_image.csv does (so a rerun resumes); the table reads both and averages CC."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    study = _script("backbone_study")
+    fs = study.lodo_folds([Path("d/osie"), Path("d/eyecrowd")])
+    assert list(fs) == ["osie-to-eyecrowd", "eyecrowd-to-osie"]
+    out = tmp_path / "out"
+    run = out / "default" / "osie-to-eyecrowd"
+    run.mkdir(parents=True)
+    (run / "history.json").write_text('[{"epoch": 1, "val_loss": 2.0}, {"epoch": 2, "val_loss": 1.5},'
+                                      ' {"epoch": 3, "val_loss": 1.7}]')
+    train, score = study.pending(out, ["default"], fs)
+    assert train == [("default", "osie-to-eyecrowd"), ("default", "eyecrowd-to-osie")] and len(score) == 2
+    (run / "summary.json").write_text("[]")
+    ev = out / "default" / "osie-to-eyecrowd.eval"
+    ev.mkdir()
+    ev.joinpath("per_image.csv").write_text(
+        "model,dataset,name,cc,sim,kld,nss,auc_judd\nsspnet,eyecrowd,a,0.6,0.5,0.9,2.0,0.85\n")
+    train, score = study.pending(out, ["default"], fs)
+    assert train == [("default", "eyecrowd-to-osie")] and score == [("default", "eyecrowd-to-osie")]
+    assert study.best_epoch(run) == (1.5, 2) and study.best_epoch(tmp_path) is None
+    text, data = study.table(out, ["default"], fs)
+    row = text.splitlines()[2]
+    assert "| default | mobilenet_v2 |" in row and "0.600 / 0.500 / 0.900 / 2.000 / 0.850" in row
+    assert "1.500 (2)" in row and row.endswith("| - |")  # no mean until both folds are scored
+    assert data["default"]["osie-to-eyecrowd"]["scores"]["cc"] == pytest.approx(0.6)
+    assert "--freeze-stem" in study.RECIPE and study.RECIPE[study.RECIPE.index("--epochs") + 1] == "8"
