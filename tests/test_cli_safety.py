@@ -241,6 +241,18 @@ def test_sspnet_predict_refuses_to_overwrite_its_outputs(tmp_path, model_path):
     assert overlay.read_bytes()[:4] == b"\x89PNG"
 
 
+def test_sspnet_train_into_a_file_or_broken_link_is_one_line(tmp_path):
+    """A run folder that is a file or a dangling symlink fails before any data is read."""
+    from sspnet.cli import app as sspnet_app
+
+    (tmp_path / "file").write_text("x")
+    (tmp_path / "broken").symlink_to(tmp_path / "nowhere")
+    for out in ("file", "broken"):
+        res = runner.invoke(sspnet_app, ["train", "--data", str(tmp_path / "no-data"), "--out", str(tmp_path / out)])
+        assert_one_line_error(res, 2, "is not a folder")
+    assert (tmp_path / "file").read_text() == "x" and not (tmp_path / "nowhere").exists()
+
+
 # ---------------------------------------------------------------- case 10: all or nothing
 def test_case10_report_into_a_missing_folder_fails_before_the_jpeg(tmp_path, model_path, no_model_load):
     src = write_photo(tmp_path / "x.png")
