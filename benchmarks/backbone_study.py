@@ -88,6 +88,34 @@ def table(out: Path, configs: list[str], fs: dict[str, dict]) -> tuple[str, dict
     return "\n".join(lines), data
 
 
+def per_image_cc(eval_dir: Path) -> dict[str, float]:
+    """Image name -> CC of the model row of `sspnet eval`'s per_image.csv."""
+    import csv
+
+    path = eval_dir / "per_image.csv"
+    if not path.is_file():
+        return {}
+    return {r["name"]: float(r["cc"]) for r in csv.DictReader(path.open()) if r.get("model") == "sspnet"}
+
+
+def paired(out: Path, configs: list[str], fs: dict[str, dict], ref: str) -> str:
+    """Per fold, each config against `ref` on the same left-out images: mean CC difference and
+    the two-sided Wilcoxon signed-rank p (paired by image, so photo difficulty cancels)."""
+    from scipy.stats import wilcoxon
+
+    lines = [f"| config | fold | images | mean CC - {ref} | Wilcoxon p |", "|---|---|--:|--:|--:|"]
+    for c in configs:
+        for f in fs:
+            a, b = per_image_cc(out / c / f"{f}.eval"), per_image_cc(out / ref / f"{f}.eval")
+            names = sorted(set(a) & set(b))
+            if c == ref or not names:
+                continue
+            d = [a[n] - b[n] for n in names]
+            p = wilcoxon(d).pvalue if any(d) else 1.0
+            lines.append(f"| {c} | {f} | {len(names)} | {sum(d) / len(d):+.3f} | {p:.2g} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, action="append", required=True, help="Exactly two data sets.")
@@ -136,6 +164,9 @@ def main() -> None:
     text, data = table(out, args.configs, fs)
     (out / "results.json").write_text(json.dumps({"recipe": RECIPE, "runs": data}, indent=1))
     print(text)
+    ref = "default" if "default" in args.configs else args.configs[0]
+    print()
+    print(paired(out, args.configs, fs, ref))
 
 
 if __name__ == "__main__":

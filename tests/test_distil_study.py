@@ -102,3 +102,18 @@ def test_backbone_study_resumes_and_tabulates(tmp_path) -> None:
     assert "1.500 (2)" in row and row.endswith("| - |")  # no mean until both folds are scored
     assert data["default"]["osie-to-eyecrowd"]["scores"]["cc"] == pytest.approx(0.6)
     assert "--freeze-stem" in study.RECIPE and study.RECIPE[study.RECIPE.index("--epochs") + 1] == "8"
+
+
+def test_backbone_study_pairs_images_with_the_reference(tmp_path) -> None:
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    study = _script("backbone_study")
+    fs = study.lodo_folds([Path("d/osie"), Path("d/eyecrowd")])
+    for config, ccs in (("default", (0.5, 0.6, 0.7, 0.8, 0.9, 0.4)), ("other", (0.4, 0.5, 0.6, 0.7, 0.8, 0.3))):
+        ev = tmp_path / config / "osie-to-eyecrowd.eval"
+        ev.mkdir(parents=True)
+        rows = "".join(f"sspnet,eyecrowd,{k},{c}\ncentre-bias,eyecrowd,{k},0.1\n" for k, c in enumerate(ccs))
+        ev.joinpath("per_image.csv").write_text("model,dataset,name,cc\n" + rows)
+    text = study.paired(tmp_path, ["default", "other"], fs, "default")
+    rows = text.splitlines()[2:]
+    assert len(rows) == 1 and rows[0].startswith("| other | osie-to-eyecrowd | 6 | -0.100 |")
+    assert float(rows[0].split("|")[5]) < 0.05  # six equal drops in six images: p about 0.03
