@@ -24,7 +24,7 @@ import sys
 import time
 from pathlib import Path
 
-from distil_study import eval_split, folds, read_scores, run_parallel, train_cmd
+from distil_study import eval_cmd, eval_split, folds, model_rows, read_scores, run_parallel, train_cmd
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -89,13 +89,8 @@ def table(out: Path, configs: list[str], fs: dict[str, dict]) -> tuple[str, dict
 
 
 def per_image_cc(eval_dir: Path) -> dict[str, float]:
-    """Image name -> CC of the model row of `sspnet eval`'s per_image.csv."""
-    import csv
-
-    path = eval_dir / "per_image.csv"
-    if not path.is_file():
-        return {}
-    return {r["name"]: float(r["cc"]) for r in csv.DictReader(path.open()) if r.get("model") == "sspnet"}
+    """Image name -> the model's CC on it (empty before the score exists)."""
+    return {r["name"]: float(r["cc"]) for r in model_rows(eval_dir) or []}
 
 
 def paired(out: Path, configs: list[str], fs: dict[str, dict], ref: str) -> str:
@@ -104,16 +99,26 @@ def paired(out: Path, configs: list[str], fs: dict[str, dict], ref: str) -> str:
     from scipy.stats import wilcoxon
 
     lines = [f"| config | fold | images | mean CC - {ref} | Wilcoxon p |", "|---|---|--:|--:|--:|"]
-    for c in configs:
-        for f in fs:
-            a, b = per_image_cc(out / c / f"{f}.eval"), per_image_cc(out / ref / f"{f}.eval")
+    for f in fs:
+        b = per_image_cc(out / ref / f"{f}.eval")
+        for c in configs:
+            a = per_image_cc(out / c / f"{f}.eval") if c != ref else {}
             names = sorted(set(a) & set(b))
-            if c == ref or not names:
+            if not names:
                 continue
             d = [a[n] - b[n] for n in names]
             p = wilcoxon(d).pvalue if any(d) else 1.0
             lines.append(f"| {c} | {f} | {len(names)} | {sum(d) / len(d):+.3f} | {p:.2g} |")
     return "\n".join(lines)
+
+
+def in_batches(jobs: dict[str, list[str]], parallel: int, what: str, logs: Path, t0: float) -> None:
+    """Run the jobs `parallel` at a time, with no deadline (a CPU run takes what it takes)."""
+    names = list(jobs)
+    for k in range(0, len(names), parallel):
+        batch = {n: jobs[n] for n in names[k:k + parallel]}
+        print(f"[{time.time() - t0:7.0f} s] {what} {', '.join(batch)}", flush=True)
+        print(run_parallel(batch, logs, float("inf")), flush=True)
 
 
 def main() -> None:
@@ -128,7 +133,6 @@ def main() -> None:
     args = ap.parse_args()
     if len(args.data) != 2:
         ap.error("give exactly two --data sets")
-    args.distil = 0.0  # train_cmd's teacher share: no teacher here
     from sspnet.configs import CONFIGS
     from sspnet.experiments import read_saliency_items
 
@@ -141,26 +145,16 @@ def main() -> None:
     to_train, to_score = pending(out, args.configs, fs)
     t0 = time.time()
     jobs = {f"{c}.{f}": train_cmd(fs[f], out / c / f, RECIPE, args, config=c) for c, f in to_train}
-    names = list(jobs)
-    for k in range(0, len(names), args.parallel):  # no deadline: a CPU run takes what it takes
-        batch = {n: jobs[n] for n in names[k:k + args.parallel]}
-        print(f"[{time.time() - t0:7.0f} s] training {', '.join(batch)}", flush=True)
-        print(run_parallel(batch, out / "logs", float("inf")), flush=True)
+    in_batches(jobs, args.parallel, "training", out / "logs", t0)
     jobs = {}
     for c, f in to_score:
         if not (out / c / f / "best.safetensors").is_file():
             continue
         test_keys = [f"{i.dataset}/{i.name}" for i in items if i.dataset == fs[f]["test"]][: 8 if args.quick else None]
         split = eval_split(out / c / f, test_keys, out / c / f"{f}.split.json")
-        jobs[f"eval.{c}.{f}"] = [sys.executable, "-m", "sspnet.cli", "eval", "--model",
-                                 str(out / c / f / "best.safetensors"), "--split", str(split),
-                                 "--out", str(out / c / f"{f}.eval"), "--workers", str(args.workers),
-                                 *[a for d in args.data for a in ("--data", str(d))]]
-    names = list(jobs)
-    for k in range(0, len(names), args.parallel):
-        batch = {n: jobs[n] for n in names[k:k + args.parallel]}
-        print(f"[{time.time() - t0:7.0f} s] scoring {', '.join(batch)}", flush=True)
-        print(run_parallel(batch, out / "logs", float("inf")), flush=True)
+        jobs[f"eval.{c}.{f}"] = eval_cmd(out / c / f / "best.safetensors", split, out / c / f"{f}.eval", args.data,
+                                         args.workers)
+    in_batches(jobs, args.parallel, "scoring", out / "logs", t0)
     text, data = table(out, args.configs, fs)
     (out / "results.json").write_text(json.dumps({"recipe": RECIPE, "runs": data}, indent=1))
     print(text)

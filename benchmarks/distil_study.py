@@ -118,14 +118,27 @@ def shipped_settings() -> dict:
     return {**overrides, "output_blur": stored.output_blur}
 
 
-def read_scores(eval_dir: Path) -> dict | None:
-    """Mean metrics of the model row of `sspnet eval`'s per_image.csv."""
+def eval_cmd(model: Path, split: Path, out: Path, data: list[Path], workers: int) -> list[str]:
+    """`sspnet eval` of one checkpoint on a split's test subset."""
+    return [sys.executable, "-m", "sspnet.cli", "eval", "--model", str(model), "--split", str(split),
+            "--out", str(out), "--workers", str(workers), *[a for d in data for a in ("--data", str(d))]]
+
+
+def model_rows(eval_dir: Path) -> list[dict] | None:
+    """The model's rows of `sspnet eval`'s per_image.csv (one per image), None before it exists."""
     import csv
 
     path = eval_dir / "per_image.csv"
     if not path.is_file():
         return None
-    rows = [r for r in csv.DictReader(path.open()) if r.get("model") == "sspnet"]
+    return [r for r in csv.DictReader(path.open()) if r.get("model") == "sspnet"]
+
+
+def read_scores(eval_dir: Path) -> dict | None:
+    """Mean metrics of the model row of `sspnet eval`'s per_image.csv."""
+    rows = model_rows(eval_dir)
+    if rows is None:
+        return None
     keys = [k for k in rows[0] if k not in ("model", "name", "dataset")] if rows else []
     out = {}
     for k in keys:
@@ -202,9 +215,7 @@ def main() -> None:
             for s, model in with_settings(ckpt, settings, out / f / run).items():
                 name = f"{f}.{run}.{s}"
                 where[name] = out / f / run / f"eval-{s}"
-                jobs[f"eval.{name}"] = [sys.executable, "-m", "sspnet.cli", "eval", "--model", str(model),
-                                        "--split", str(split), "--out", str(where[name]), "--workers", "2",
-                                        *[a for d in args.data for a in ("--data", str(d))]]
+                jobs[f"eval.{name}"] = eval_cmd(model, split, where[name], args.data, 2)
     results["eval_rc"] = run_parallel(jobs, out / "logs", time.time() + 150)
     results["scores"] = {name: read_scores(d) for name, d in where.items()}
     results["total_s"] = round(time.time() - t0, 1)

@@ -115,7 +115,7 @@ def train(
     from .experiments import train_saliency, train_shift
     from .train import TrainConfig
 
-    if (out.is_symlink() and not out.exists()) or (out.exists() and not out.is_dir()):
+    if (out.exists() or out.is_symlink()) and not out.is_dir():  # is_dir is False for a broken link
         _fail(f"--out {out} exists and is not a folder (a file or a broken link): the run folder must be a folder")
     with one_line_errors(usage=(DatasetError, ValueError, RuntimeError), runtime=()):
         cfg = TrainConfig(mode=mode, epochs=epochs, lr=lr, lr_step=lr_step, batch_size=batch_size, patience=patience,
