@@ -5,7 +5,7 @@ Layout: :mod:`.backends` (all libjpeg I/O: pixels and DCT coefficients), :mod:`.
 (allocation strategies, RD pruning as the default method, the candidate search), :mod:`.api`
 (wires the model, allocation, method and I/O).
 """
-from .api import Budget, CompressError, CompressResult, Encoder, Figures, compress
+from .api import Budget, CompressError, CompressResult, ContentChangeWarning, Encoder, Figures, compress
 from .search import (
     CandidateFamily,
     CandidateSearch,
@@ -23,6 +23,7 @@ __all__ = [
     "CentreBiasAllocation",
     "CompressError",
     "CompressResult",
+    "ContentChangeWarning",
     "Encoder",
     "Figures",
     "GivenMapAllocation",

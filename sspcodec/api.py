@@ -20,9 +20,9 @@ full-size arrays are ever alive (README "Memory" gives the measured peaks).
 """
 from __future__ import annotations
 
-import numbers
 import os
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
@@ -33,14 +33,24 @@ import numpy as np
 from PIL import Image
 
 from sspnet import SSPNet, load_model
+from sspnet.imageio import LoadedImage, load_image
 from sspnet.imagemeta import ImageMeta, read_meta
 from sspnet.preprocess import Box, unletterbox
 
 from .backends import get_backend
 from .backends.markers import insert_metadata, metadata_segments
 from .backends.progressive import smallest_form
-from .io import DEFAULT_MAX_PIXELS, decode_jpeg, read_image
-from .options import Budget, CompressError, check_max_pixels, check_request
+from .io import DEFAULT_MAX_PIXELS, decode_jpeg
+from .options import (
+    Budget,
+    CompressError,
+    check_dimensions,
+    check_max_pixels,
+    check_priority,
+    check_reading,
+    check_request,
+    check_strength,
+)
 from .quant import luma_block_shape
 from .quant.rdprune import PruneSettings, fit_quality, plain_encoder
 from .search import (
@@ -68,14 +78,6 @@ def check_method(method: Any) -> str:
     if method not in METHOD_BACKENDS:
         raise CompressError(f"method must be one of {', '.join(METHOD_BACKENDS)}, got {method!r}")
     return method
-
-
-def check_strength(value: Any) -> float:
-    """A finite number in [0, 1] (bools, strings and NaN refused), else CompressError."""
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and 0.0 <= float(value) <= 1.0
-    if not ok:
-        raise CompressError(f"strength must be a number in [0, 1], got {value!r}")
-    return float(value)
 
 
 def to_image_size(lowres: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -158,6 +160,9 @@ class CompressResult:
     baseline_ssm_lowres: np.ndarray = field(repr=False)
     # rd: per 8x8 luma block, the weight in [0, 1] that decided which coefficients survive
     block_weights: np.ndarray | None = field(default=None, repr=False)
+    # what reading changed in the picture, in words (transparency flattened, a frame chosen, ...);
+    # each was also issued as a ContentChangeWarning
+    notices: tuple[str, ...] = ()
 
     @cached_property
     def saliency(self) -> np.ndarray:
@@ -199,6 +204,7 @@ class CompressResult:
             "quality_max": float(self.quality_map.max()), "target": self.target,
             "baseline": asdict(self.baseline), "shift_reduction": round(self.shift_reduction, 4),
             "model_evaluations": self.model_evaluations, "seconds": round(self.seconds, 3),
+            "notices": list(self.notices),
         }
 
     def save(self, path: str | os.PathLike) -> Path:
@@ -210,6 +216,12 @@ class CompressResult:
 def _json_db(x: float) -> float | None:
     """dB for JSON: rounded, None where infinite (a lossless encoding) or undefined."""
     return round(float(x), 3) if np.isfinite(x) else None
+
+
+class ContentChangeWarning(UserWarning):
+    """Reading the source changed what a viewer would see (transparency flattened onto a
+    background, one frame of several, a 16-bit array of 8-bit values); also in
+    `CompressResult.notices`. The CLI prints these as ``notice:`` lines."""
 
 
 class _ShiftScorer:
@@ -339,6 +351,10 @@ class Encoder:
         priority: np.ndarray | None = None,
         strip: bool = False,
         max_pixels: int | None = None,
+        alpha: str | None = None,
+        background: str | tuple[int, int, int] | None = None,
+        frame: int | None = None,
+        name: str | None = None,
     ) -> CompressResult:
         """One JPEG at the byte budget with the least predicted shift (or, with `max_shift`, the
         fewest bytes whose predicted shift stays at or below it).
@@ -351,13 +367,25 @@ class Encoder:
         upright) are carried into the output, and count against `max_bytes`/`bpp`; `strip=True`
         drops them. A greyscale source gives a 1-component JPEG. Images above `max_pixels`
         (default :data:`~sspcodec.io.DEFAULT_MAX_PIXELS`) are refused before decoding.
+
+        Reading never changes the picture silently: transparency is flattened onto `background`
+        (default white; `alpha="error"` refuses transparent images instead), `frame` picks one
+        frame of an animation or multi-page file (default 0), and each such change is issued as a
+        :class:`ContentChangeWarning` and listed in `CompressResult.notices`. `name` is how
+        errors and notices name the image (e.g. its path when `image` is bytes).
         """
         t0 = time.perf_counter()
-        budget = check_request(image, max_bytes=max_bytes, bpp=bpp, max_shift=max_shift, quality=quality)
+        budget = check_request(image, max_bytes=max_bytes, bpp=bpp, max_shift=max_shift, quality=quality, name=name)
         limit = check_max_pixels(max_pixels)
-        rgb = read_image(image, max_pixels=DEFAULT_MAX_PIXELS if limit is None else limit)
+        reading = check_reading(alpha, background, frame)
+        priority = check_priority(priority)
+        loaded = load_image(image, max_pixels=DEFAULT_MAX_PIXELS if limit is None else limit, name=name, **reading)
+        rgb = loaded.pixels
+        check_dimensions(rgb.shape[1], rgb.shape[0])  # another frame than the first may be larger
+        for text in loaded.notices:
+            warnings.warn(text, ContentChangeWarning, stacklevel=2)
         try:
-            return self._compress(image, rgb, budget, priority, strip, t0)
+            return self._compress(image, loaded, reading["background"], budget, priority, strip, t0)
         except MemoryError:
             h, w = rgb.shape[:2]
             raise CompressError(
@@ -365,9 +393,13 @@ class Encoder:
             ) from None
 
     def _compress(
-        self, image: ImageInput, rgb: np.ndarray, budget: Budget, priority: np.ndarray | None, strip: bool, t0: float
+        self, image: ImageInput, loaded: LoadedImage, background: tuple[int, int, int], budget: Budget,
+        priority: np.ndarray | None, strip: bool, t0: float,
     ) -> CompressResult:
+        rgb = loaded.pixels
         meta = read_meta(image)
+        if loaded.composited and len(set(background)) > 1:  # grey + alpha on a coloured background is colour
+            meta = ImageMeta(meta.icc_profile, meta.exif, greyscale=False)
         # the model sees RGB; a greyscale source is encoded from one channel, as one component
         pixels = np.ascontiguousarray(rgb[:, :, 0]) if meta.greyscale else rgb
         carried = meta.stripped() if strip else meta
@@ -383,7 +415,9 @@ class Encoder:
             target, plain = self._budget_bytes(budget, pixels, overhead)
             found = self.search.run(pixels, prio, target, plain, scorer)
             found = self._guard(found, scorer)
-        return _result(found, carried, budget.describe(), scorer, time.perf_counter() - t0)
+        result = _result(found, carried, budget.describe(), scorer, time.perf_counter() - t0)
+        result.notices = loaded.notices
+        return result
 
     def _guard(self, found: SearchResult, scorer: _ShiftScorer) -> SearchResult:
         """rd: the plain JPEG instead of a pruned output that is worse where people are predicted
@@ -404,6 +438,9 @@ class Encoder:
             return len(plain.data), plain
         h, w = pixels.shape[:2]
         total = budget.max_bytes if budget.max_bytes is not None else int(budget.bpp * h * w / 8)
+        if total < 1:
+            raise CompressError(f"a budget of {budget.bpp:g} bpp is {budget.bpp * h * w / 8:.3g} bytes for this "
+                                f"{w}x{h} image: too small for any JPEG")
         carried = f"the source's ICC profile and EXIF take {overhead} bytes of the {total} (strip=True drops them)"
         if overhead >= total:
             raise CompressError(f"a budget of {total} bytes is too small for this image: {carried}")

@@ -32,12 +32,14 @@ import multiprocessing
 import os
 import shutil
 import signal
+import stat
 import sys
 import tempfile
 import threading
 import time
+import warnings
 from collections import defaultdict, deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
@@ -48,7 +50,10 @@ from tqdm.auto import tqdm
 from sspnet.cli import error_text
 from sspnet.imageio import (
     ImageReadError,
+    UnsafeWriteError,
+    check_output_entry,
     list_images,
+    open_entry,
     open_regular_file,
     remove_temp_files,
     same_file,
@@ -60,6 +65,8 @@ from .options import Budget
 MANIFEST_NAME = ".sspcodec-manifest.jsonl"
 LOCK_NAME = ".sspcodec-batch.lock"
 SCRATCH_NAME = ".sspcodec-tmp"
+#: A manifest line longer than this is not one the batch wrote: skipped unread (a record is ~400 B).
+MAX_MANIFEST_LINE = 1 << 16
 
 
 class BatchError(ValueError):
@@ -79,6 +86,7 @@ class BatchSummary:
     gain_db: float = 0.0  # sum of predicted_gain_db (saliency-weighted PSNR vs the plain JPEG)
     interrupted: int | None = None  # the signal that stopped the run
     not_done: int = 0  # images left unencoded by the interruption
+    notices: list[str] = field(default_factory=list)  # what the run left out or skipped, and why
 
     def lines(self) -> list[str]:
         out = [f"encoded {self.done} image(s), skipped {self.skipped_existing} already done, {len(self.failed)} failed"]
@@ -93,6 +101,9 @@ class BatchSummary:
             )
         for path, why in self.failed:
             out.append(f"  failed: {path}: {why}")
+        out += [f"  notice: {text}" for text in self.notices[:20]]
+        if len(self.notices) > 20:
+            out.append(f"  ... and {len(self.notices) - 20} more notice(s) (--log has every image's)")
         if self.interrupted is not None:
             out.append(
                 f"interrupted by {signal.Signals(self.interrupted).name}: {self.not_done} image(s) not encoded; "
@@ -130,22 +141,42 @@ class Manifest:
 
     A line cut short by a kill is ignored on reading, and the next append starts on a fresh line.
     ``owned`` is the set of outputs this batch wrote or was writing, so a rerun replaces them but
-    never a file it did not create.
+    never a file it did not create. The file is opened without following links and only if it
+    is a regular file; any line survives reading (``skipped`` lists the line numbers of those that
+    did not parse, overlong or too deeply nested ones included).
     """
 
     def __init__(self, path: Path):
         self.path = path
         self.finished: dict[str, dict] = {}
         self.owned: set[str] = set()
+        self.skipped: list[int] = []
         self._fd: int | None = None
-        with contextlib.suppress(FileNotFoundError), open(path, "rb") as f:
-            self._load(f)
+        try:
+            fd = open_entry(path, os.O_RDONLY, "the batch manifest")
+        except FileNotFoundError:
+            return
+        with os.fdopen(fd, "rb") as f:
+            self._load(_capped_lines(f))
 
-    def _load(self, lines: Iterable[bytes]) -> None:
-        """Apply recorded lines; one that does not parse (cut short by a kill) is skipped."""
-        for line in lines:
-            with contextlib.suppress(ValueError):
+    def _load(self, lines: Iterable[bytes | None]) -> None:
+        """Apply recorded lines; one that does not parse (cut short by a kill, edited by hand,
+        overlong: None) is skipped and its number kept in ``skipped``."""
+        for number, line in enumerate(lines, 1):
+            try:
+                if line is None or len(line) > MAX_MANIFEST_LINE:
+                    raise ValueError("overlong line")
                 self._apply(json.loads(line))
+            except (ValueError, RecursionError):  # RecursionError: "[[[[..." nested past the parser's depth
+                self.skipped.append(number)
+
+    def notice(self) -> str | None:
+        """The skipped lines in words, for the run's summary (None when every line was read)."""
+        if not self.skipped:
+            return None
+        shown = ", ".join(map(str, self.skipped[:5])) + (", ..." if len(self.skipped) > 5 else "")
+        return (f"{len(self.skipped)} unreadable line(s) of {self.path} skipped (line {shown}): cut short by a kill "
+                "or not written by sspcodec")
 
     def _apply(self, rec: Any) -> None:
         if not isinstance(rec, dict) or not isinstance(rec.get("output"), str):
@@ -162,8 +193,9 @@ class Manifest:
     def append(self, **rec: Any) -> None:
         """Record one event durably (fsync'ed): it must not be lost if the machine stops next."""
         if self._fd is None:
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-            if os.fstat(self._fd).st_size and not self.path.read_bytes().endswith(b"\n"):
+            self._fd = open_entry(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, "the batch manifest")
+            size = os.fstat(self._fd).st_size
+            if size and os.pread(self._fd, 1, size - 1) != b"\n":
                 os.write(self._fd, b"\n")  # a line cut short by a kill stays alone on its line
         os.write(self._fd, (json.dumps(rec, sort_keys=True) + "\n").encode())
         os.fsync(self._fd)
@@ -175,19 +207,59 @@ class Manifest:
             self._fd = None
 
     def is_finished(
-        self, src: str, sha256: str, options: dict, out_dir: Path, read: Callable[[str], bytes] | None = None
+        self, src: str, sha256: str, options: dict, out_dir: Path, read: Callable[[str], bytes] | None = None,
+        output: str | None = None,
     ) -> bool:
         """Whether *src* with this content and these options is done and its output intact.
-        *read* returns an output's bytes from its name (default: the file under *out_dir*), so
-        a store other than a local folder checks the same way."""
+        *read* returns an output's bytes from its name (default: the regular file under
+        *out_dir*, never through a link), so a store other than a local folder checks the same
+        way; *output*, when given, is the name the output must have (a record naming another
+        file is not trusted)."""
         rec = self.finished.get(src)
         if rec is None or rec.get("sha256") != sha256 or rec.get("options") != options:
             return False
+        if output is not None and rec["output"] != output:
+            return False
         try:
-            data = read(rec["output"]) if read is not None else (out_dir / rec["output"]).read_bytes()
-        except OSError:
+            data = read(rec["output"]) if read is not None else read_output_file(out_dir / rec["output"])
+        except (OSError, ValueError):
             return False
         return len(data) == rec.get("bytes") and hashlib.sha256(data).hexdigest() == rec.get("output_sha256")
+
+
+def _capped_lines(f: Any) -> Iterator[bytes | None]:
+    """The lines of a binary file, each read at most :data:`MAX_MANIFEST_LINE` + 1 bytes at a
+    time: an overlong line is consumed in chunks and given as None, so no line, however long,
+    is ever held whole in memory."""
+    while line := f.readline(MAX_MANIFEST_LINE + 1):
+        if len(line) <= MAX_MANIFEST_LINE or line.endswith(b"\n"):
+            yield line if len(line) <= MAX_MANIFEST_LINE else None
+            continue
+        while (rest := f.readline(MAX_MANIFEST_LINE)) and not rest.endswith(b"\n"):
+            pass
+        yield None
+
+
+def read_output_file(path: Path) -> bytes:
+    """An output's bytes, read only if it is a regular file (no link followed, no FIFO opened)."""
+    with os.fdopen(open_entry(path, os.O_RDONLY, "output"), "rb") as f:
+        return f.read()
+
+
+def make_folders_inside(root: Path, rel: Path) -> Path:
+    """``root / rel`` as a real folder, made part by part, refusing any part that is a symbolic
+    link or not a folder: an output is never written through a link found inside OUT."""
+    folder = root
+    for part in rel.parts:
+        folder = folder / part
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(folder)
+        st = os.lstat(folder)
+        if not stat.S_ISDIR(st.st_mode):
+            what = "a symbolic link" if stat.S_ISLNK(st.st_mode) else "not a folder"
+            raise UnsafeWriteError(f"cannot write into {os.fspath(folder)!r}: it is {what} inside the output folder; "
+                                   "outputs are never written through links")
+    return folder
 
 
 def model_identity(model: str) -> str:
@@ -258,8 +330,12 @@ def make_encoder(model: str, device: str, backend: str | None, threads: int, met
 
 def encode_task(encoder, data: bytes, options: dict) -> dict:
     """One image's JPEG bytes and figures, or why it failed (a bad file never stops the batch)."""
+    from .api import ContentChangeWarning
+
     try:
-        result = encoder.compress(data, **options)
+        with warnings.catch_warnings():  # the notices travel in the summary, said once by the parent
+            warnings.simplefilter("ignore", ContentChangeWarning)
+            result = encoder.compress(data, **options)
     except Exception as exc:  # isolate failures: report and continue with the next file
         return {"ok": False, "error": f"{type(exc).__name__}: {error_text(exc)}"}
     return {"ok": True, "data": result.data, "summary": result.summary()}
@@ -435,7 +511,7 @@ class _Signals:
 def _locked(out_dir: Path):
     """Hold OUT's lock file for the run; a second batch into the same OUT is refused at once.
     The lock dies with the process (kill -9 included), so it never needs clearing by hand."""
-    fd = os.open(out_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = open_entry(out_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, "the batch lock")
     try:
         try:
             import fcntl
@@ -500,7 +576,12 @@ class BatchRun:
             return f.read()
 
     def read_output(self, name: str) -> bytes:
-        return (Path(self.out_dir) / name).read_bytes()
+        return read_output_file(Path(self.out_dir) / name)
+
+    def check_output(self, job: BatchJob) -> None:
+        """The output rule before any work: the output's entry is a regular file or absent
+        (never a link, FIFO, device or folder), whatever the manifest says it is."""
+        check_output_entry(Path(self.out_dir) / job.output)
 
     def output_path(self, job: BatchJob) -> str:
         """The output as the user names it (log lines, messages)."""
@@ -511,9 +592,8 @@ class BatchRun:
 
     def write(self, job: BatchJob, data: bytes, overwrite: bool) -> None:
         """Publish one output atomically (never onto its input, never over a file unless *overwrite*)."""
-        dst = Path(self.out_dir) / job.output
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        write_bytes_atomic(dst, data, source=job.src, overwrite=overwrite)
+        make_folders_inside(Path(self.out_dir), Path(job.output).parent)
+        write_bytes_atomic(Path(self.out_dir) / job.output, data, source=job.src, overwrite=overwrite)
 
     # -- the rules --
     def prepare(self, job: BatchJob) -> bytes | None:
@@ -524,9 +604,14 @@ class BatchRun:
             self.fail(job, error_text(exc))
             return None
         job.sha256, job.bytes_in = hashlib.sha256(data).hexdigest(), len(data)
-        if self.manifest.is_finished(job.rel, job.sha256, self.key, Path(self.out_dir), self.read_output):
+        if self.manifest.is_finished(job.rel, job.sha256, self.key, Path(self.out_dir), self.read_output, job.output):
             self.summary.skipped_existing += 1
             self.progress.update()
+            return None
+        try:
+            self.check_output(job)
+        except (OSError, ValueError) as exc:
+            self.fail(job, error_text(exc))
             return None
         if self.output_exists(job) and not self.overwrite and job.output not in self.manifest.owned:
             self.fail(job, f"{self.output_path(job)} exists and was not written by this batch; "
@@ -560,6 +645,7 @@ class BatchRun:
         s.shift += fig["predicted_shift"]
         s.shift_baseline += fig["baseline"]["predicted_shift"]
         s.gain_db += fig.get("predicted_gain_db") or 0.0  # None: lossless, nothing to gain
+        s.notices += fig.get("notices", [])
         self.progress.update()
 
     def fail(self, job: BatchJob, why: str) -> None:
@@ -610,22 +696,50 @@ def run_batch(
     out_dir.mkdir(parents=True, exist_ok=True)
     with _locked(out_dir):
         remove_temp_files(out_dir)  # leftovers of a killed run: nobody else writes here now
-        shutil.rmtree(out_dir / SCRATCH_NAME, ignore_errors=True)
-        scratch = out_dir / SCRATCH_NAME / f"run-{os.getpid()}"
+        _clear_scratch(out_dir / SCRATCH_NAME)
+        scratch = make_folders_inside(out_dir, Path(SCRATCH_NAME, f"run-{os.getpid()}"))
         jobs = deque(BatchJob(s, s.relative_to(in_dir).as_posix(), names[s].as_posix()) for s in sources)
+        run = BatchRun(out_dir, key, overwrite)
+        run.summary.notices += _unscanned(in_dir, out_dir, run.manifest)
         pool = make_pool(workers, worker_setup(model, device, backend, workers, method, strength), scratch)
         try:
-            return execute(BatchRun(out_dir, key, overwrite), jobs, pool, compress_options, log)
+            return execute(run, jobs, pool, compress_options, log)
         finally:
-            shutil.rmtree(out_dir / SCRATCH_NAME, ignore_errors=True)
+            _clear_scratch(out_dir / SCRATCH_NAME)
+
+
+def _clear_scratch(path: Path) -> None:
+    """Remove the scratch folder; a link or file put in its place is removed, never followed."""
+    if path.is_symlink() or (path.exists() and not path.is_dir()):
+        path.unlink()
+    else:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _unscanned(in_dir: Path, out_dir: Path, manifest: Manifest) -> list[str]:
+    """Why images already in an OUT inside IN are not encoded: OUT is never read as input (it
+    would read the batch's own outputs back). Images the batch wrote itself are not counted."""
+    real_in, real_out = Path(os.path.realpath(in_dir)), Path(os.path.realpath(out_dir))
+    if real_in not in real_out.parents:
+        return []
+    foreign = [p for p in list_images(out_dir) if p.relative_to(out_dir).as_posix() not in manifest.owned]
+    if not foreign:
+        return []
+    return [f"{len(foreign)} image(s) already in {out_dir} (e.g. {foreign[0]}) were not encoded: the output folder "
+            "lies inside the input folder and is never scanned for inputs; move them out of it or choose another "
+            "output folder"]
 
 
 def execute(run: BatchRun, jobs: deque, pool: Pool, options: dict, log: Path | None) -> BatchSummary:
     """Run the jobs through the pool with a progress bar and the --log file; the manifest is
     closed whatever happens. Shared by every engine and store."""
-    log_file = open(log, "a", encoding="utf-8") if log else None  # noqa: SIM115 (closed below)
+    log_fd = open_entry(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, "--log") if log else None
+    log_file = os.fdopen(log_fd, "a", encoding="utf-8") if log_fd is not None else None
     run.log_file = log_file
     run.progress = tqdm(total=len(jobs), desc="sspcodec batch", unit="img")
+    skipped = run.manifest.notice()
+    if skipped:
+        run.summary.notices.append(skipped)
     try:
         _drive(run, jobs, pool, options)
     finally:
@@ -647,7 +761,7 @@ def _drive(run: BatchRun, jobs: deque, pool: Pool, options: dict) -> None:
                     data = run.prepare(job)  # read and hashed here, so skipped files start no worker
                     if data is not None:
                         in_flight[id(job)] = job
-                        pool.submit(id(job), data, options)
+                        pool.submit(id(job), data, {**options, "name": str(job.src)})  # errors name the file
                 if not in_flight:
                     break
                 for task_id, result in pool.results(timeout=0.5):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from sspnet.cli import one_line_errors
+from sspnet.cli import OneLineUsageGroup, one_line_errors
 from sspnet.imageio import OutputPlan, image_size
 
 from .options import (
@@ -15,12 +15,15 @@ from .options import (
     CompressError,
     check_dimensions,
     check_engine,
+    check_jpeg_name,
     check_max_pixels,
+    check_reading,
     check_workers,
     check_writable_file,
 )
 
 app = typer.Typer(
+    cls=OneLineUsageGroup,
     add_completion=False,
     no_args_is_help=True,
     help=(
@@ -43,9 +46,22 @@ def _budget(max_bytes: str | None, bpp: float | None, max_shift: float | None, q
     return Budget.parse(max_bytes=max_bytes, bpp=bpp, max_shift=max_shift, quality=quality).as_options()
 
 
-def _extras(strip: bool, max_pixels: int | None) -> dict:
-    """--strip and --max-pixels as `Encoder.compress` keywords, checked like the budget."""
-    return {"strip": strip, "max_pixels": check_max_pixels(max_pixels)}
+def _extras(
+    strip: bool, max_pixels: int | None, alpha: str | None, background: str | None, frame: int | None
+) -> dict:
+    """--strip, --max-pixels and the reading options as `Encoder.compress` keywords, checked like
+    the budget. Reading options left at their defaults are not passed, so a batch's manifest key
+    (and with it what a rerun skips) is what it was before they existed."""
+    check_reading(alpha, background, frame)
+    reading = {"alpha": alpha, "background": background, "frame": frame}
+    return {"strip": strip, "max_pixels": check_max_pixels(max_pixels),
+            **{k: v for k, v in reading.items() if v is not None}}
+
+
+def _notices(texts: list[str] | tuple[str, ...]) -> None:
+    """What reading changed in the picture, one ``notice:`` line each on stderr."""
+    for text in texts:
+        typer.echo(f"notice: {text}", err=True)
 
 
 MAX_BYTES = typer.Option(None, "--max-bytes", help="Byte budget, e.g. 150KB, 1.2MB, 200KiB or 120000.")
@@ -68,6 +84,13 @@ DEVICE = typer.Option("auto", "--device", help="auto, cpu or cuda.")
 OVERWRITE = typer.Option(False, "--overwrite", help="Replace existing output files (never an input).")
 STRIP = typer.Option(False, "--strip", help="Drop the input's ICC profile and EXIF from the output.")
 MAX_PIXELS = typer.Option(None, "--max-pixels", help="Refuse inputs with more pixels than this (default 100 MP).")
+ALPHA = typer.Option(
+    None, "--alpha",
+    help="Transparent inputs: composite (default: flatten onto --background, with a notice) or error (refuse).")
+BACKGROUND = typer.Option(
+    None, "--background", help="Colour transparency is flattened onto: white (default), black, #rrggbb or r,g,b.")
+FRAME = typer.Option(
+    None, "--frame", help="Which frame of an animated GIF/APNG/WebP or multi-page TIFF to encode (default 0).")
 
 
 @app.command()
@@ -90,31 +113,46 @@ def compress(
     overwrite: bool = OVERWRITE,
     strip: bool = STRIP,
     max_pixels: int | None = MAX_PIXELS,
+    alpha: str | None = ALPHA,
+    background: str | None = BACKGROUND,
+    frame: int | None = FRAME,
 ) -> None:
     """Encode one image at a budget, keeping detail where people look (SSPNet) and taking it where they do not.
 
     Everything is checked before the model loads (options, the input, every output); the JPEG
-    and the report are written together at the end, or neither."""
-    from .api import Encoder, check_method, check_strength
-    from .io import DEFAULT_MAX_PIXELS, read_image
+    and the report are written together at the end, or neither. An output that is a link, FIFO
+    or device is refused even with --overwrite. What reading changes in the picture
+    (transparency flattened, one frame of an animation) is said in a notice on stderr."""
+    import warnings
+
+    from sspnet.imageio import load_image
+
+    from .api import ContentChangeWarning, Encoder, check_method, check_strength
+    from .io import DEFAULT_MAX_PIXELS
 
     with one_line_errors():
-        opts = _budget(max_bytes, bpp, max_shift, quality) | _extras(strip, max_pixels)
+        opts = _budget(max_bytes, bpp, max_shift, quality) | _extras(strip, max_pixels, alpha, background, frame)
         check_engine(model, device, backend)
         check_method(method), check_strength(strength)
         check_dimensions(*image_size(src, max_pixels=max_pixels or DEFAULT_MAX_PIXELS))
         out = out or src.with_name(src.stem + ".sspcodec.jpg")
+        name_notice = check_jpeg_name(out, "-o")
         plan = OutputPlan(sources=[src], overwrite=overwrite)
         plan.add(out, "-o")
         if report:
             plan.add(report, "--report")
-        result = Encoder(model, device, backend, method=method, strength=strength).compress(src, **opts)
+        with warnings.catch_warnings():  # printed below as notices, once
+            warnings.simplefilter("ignore", ContentChangeWarning)
+            result = Encoder(model, device, backend, method=method, strength=strength).compress(src, **opts)
         files = {out: result.data}
         if report:
             from .report import report_png
 
-            files[report] = report_png(read_image(src, max_pixels=max_pixels or DEFAULT_MAX_PIXELS), result)
+            reading = check_reading(alpha, background, frame)
+            shown = load_image(src, max_pixels=max_pixels or DEFAULT_MAX_PIXELS, **reading).pixels
+            files[report] = report_png(shown, result)
         plan.commit(files)
+    _notices(list(result.notices) + ([name_notice] if name_notice else []))
     if as_json:
         typer.echo(json.dumps({"input": str(src), "output": str(out), **result.summary()}, indent=2))
     else:
@@ -152,6 +190,9 @@ def batch(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace outputs this batch did not write."),
     strip: bool = STRIP,
     max_pixels: int | None = MAX_PIXELS,
+    alpha: str | None = ALPHA,
+    background: str | None = BACKGROUND,
+    frame: int | None = FRAME,
     engine: str = typer.Option(
         "local", "--engine",
         help="local: processes on this machine; ray: Ray actors, here or on a cluster (pip install "
@@ -171,7 +212,7 @@ def batch(
     from .batch import BatchError, check_folders, run_batch
 
     with one_line_errors():
-        opts = _budget(max_bytes, bpp, max_shift, quality) | _extras(strip, max_pixels)
+        opts = _budget(max_bytes, bpp, max_shift, quality) | _extras(strip, max_pixels, alpha, background, frame)
         check_workers(workers)
         check_engine(model, device, backend)
         check_method(method), check_strength(strength)

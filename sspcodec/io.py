@@ -6,6 +6,7 @@ Reading images and writing files atomically are shared with sspnet and live in
 
 from __future__ import annotations
 
+import math
 import re
 
 import cv2
@@ -35,6 +36,12 @@ _UNITS = {
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*([A-Za-z]*)\s*$")
 
 
+def _shown(text: object) -> str:
+    """The value for an error line, cut in the middle when long."""
+    r = repr(text)
+    return r if len(r) <= 40 else f"{r[:18]}...{r[-12:]} ({len(r)} characters)"
+
+
 def parse_size(text: str | int) -> int:
     """Parse a byte size such as ``"150KB"``, ``"1.5 MiB"`` or ``"2048"``.
 
@@ -52,10 +59,13 @@ def parse_size(text: str | int) -> int:
         unit = m.group(2).lower() if m else None
         if not m or unit not in _UNITS:
             valid = "B, KB, KiB, MB, MiB, GB, GiB"
-            raise ValueError(f"cannot parse size {text!r}: expected a number with an optional unit ({valid})")
-        value = round(float(m.group(1)) * _UNITS[unit])
+            raise ValueError(f"cannot parse size {_shown(text)}: expected a number with an optional unit ({valid})")
+        number = float(m.group(1))  # 400 digits give inf, which round() cannot take
+        if not math.isfinite(number * _UNITS[unit]):
+            raise ValueError(f"size {_shown(text)} is far too large")
+        value = round(number * _UNITS[unit])
     if value <= 0:
-        raise ValueError(f"size must be positive, got {text!r}")
+        raise ValueError(f"size must be positive, got {_shown(text)}")
     return value
 
 

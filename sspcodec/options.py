@@ -14,6 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+from PIL import ImageColor
+
 from sspnet.imageio import ImageReadError, image_size
 
 from .io import parse_size
@@ -21,6 +24,11 @@ from .io import parse_size
 DEFAULT_QUALITY = 85
 #: A byte budget beyond a terabyte is a typo, and would overflow the encoder's integer maths.
 MAX_BYTES_LIMIT = 2**40
+#: Ceiling of --max-pixels (a trillion pixels: far past any memory) and of --workers.
+MAX_PIXELS_LIMIT = 10**12
+MAX_WORKERS = 1024
+#: Highest frame index --frame takes (GIF/APNG/TIFF frames are counted in 16 bits at most).
+MAX_FRAME = 65_535
 #: libjpeg's JPEG_MAX_DIMENSION: neither side of a baseline JPEG may exceed it.
 JPEG_MAX_DIMENSION = 65_500
 
@@ -32,18 +40,27 @@ class CompressError(ValueError):
 def _number(name: str, value: Any) -> float:
     """*value* as a finite float, or CompressError (bools and strings are not numbers here)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise CompressError(f"{name} must be a number, got {value!r}")
-    x = float(value)
+        raise CompressError(f"{name} must be a number, got {_short(value)}")
+    try:
+        x = float(value)
+    except OverflowError:  # an int too large for a float (hundreds of digits)
+        raise CompressError(f"{name} is far too large: {_short(value)}") from None
     if not math.isfinite(x):
         raise CompressError(f"{name} must be a finite number, got {x}")
     return x
+
+
+def _short(value: Any) -> str:
+    """A value for an error line: its repr, cut in the middle when long (a 400-digit number)."""
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:18]}...{text[-12:]} ({len(text)} characters)"
 
 
 def check_int(name: str, value: Any, low: int, high: int | None = None) -> int:
     """A whole number in ``low..high`` (``high=None``: no upper bound); 85.0 passes, 85.5 does not."""
     x = _number(name, value)
     if x != int(x):
-        raise CompressError(f"{name} must be a whole number, got {value!r}")
+        raise CompressError(f"{name} must be a whole number, got {_short(value)}")
     if x < low or (high is not None and x > high):
         span = f"in {low}..{high}" if high is not None else f">= {low}"
         raise CompressError(f"{name} must be {span}, got {int(x)}")
@@ -133,21 +150,91 @@ def check_dimensions(width: int, height: int) -> None:
 
 
 def check_max_pixels(value: Any) -> int | None:
-    """A pixel ceiling (width * height) for inputs: a positive whole number, or None for the default."""
-    return None if value is None else check_int("max_pixels", value, 1)
+    """A pixel ceiling (width * height) for inputs: a whole number in 1..10^12, or None for the default."""
+    return None if value is None else check_int("max_pixels", value, 1, MAX_PIXELS_LIMIT)
 
 
-def check_request(image: Any, **targets: Any) -> Budget:
+def check_strength(value: Any) -> float:
+    """A finite number in [0, 1] (bools, strings, NaN and huge integers refused), else CompressError."""
+    x = _number("strength", value)
+    if not 0.0 <= x <= 1.0:
+        raise CompressError(f"strength must be a number in [0, 1], got {_short(value)}")
+    return x
+
+
+def check_request(image: Any, *, name: str | None = None, **targets: Any) -> Budget:
     """The API's one validation call: the target parsed (:meth:`Budget.parse`) and the image's
     size, read from its header when it is a file or bytes, within JPEG's limits. An image that
-    cannot be read at all is left for the reader, whose error names the file."""
+    cannot be read at all is left for the reader, whose error names the file (*name*, if given)."""
+    if name is not None and not isinstance(name, str):
+        raise CompressError(f"name must be a string, got {_short(name)}")
     budget = Budget.parse(**targets)
     try:
-        width, height = image_size(image)
+        width, height = image_size(image, name=name)
     except (ImageReadError, TypeError):
         return budget
     check_dimensions(width, height)
     return budget
+
+
+def check_background(value: Any) -> tuple[int, int, int]:
+    """The colour transparency is flattened onto: a name or CSS colour ("white", "#202020",
+    "rgb(0,0,0)"; Pillow's ImageColor) or an (r, g, b) triple of 0..255; None means white."""
+    if value is None:
+        return (255, 255, 255)
+    if isinstance(value, str) and value.count(",") == 2 and "(" not in value:  # "r,g,b"
+        parts = value.split(",")
+        if all(p.strip().isdigit() for p in parts):
+            return check_background([int(p) for p in parts])
+    if isinstance(value, str):
+        try:
+            rgb = ImageColor.getrgb(value.strip())
+        except ValueError:
+            raise CompressError(
+                f"background must be a colour name, #rrggbb or r,g,b, got {_short(value)}") from None
+        if len(rgb) == 4 and rgb[3] != 255:
+            raise CompressError(f"background must be opaque (JPEG has no alpha), got {_short(value)}")
+        return (int(rgb[0]), int(rgb[1]), int(rgb[2]))
+    if isinstance(value, (tuple, list)) and len(value) == 3:
+        r, g, b = (check_int("background", v, 0, 255) for v in value)
+        return (r, g, b)
+    raise CompressError(f"background must be a colour name, #rrggbb or an (r, g, b) triple, got {_short(value)}")
+
+
+def check_reading(alpha: Any = None, background: Any = None, frame: Any = None) -> dict[str, Any]:
+    """How an image is read (:func:`sspnet.imageio.load_image` keywords): *alpha* "composite"
+    (default: flatten onto *background*, default white) or "error" (refuse transparent images);
+    *frame* of an animation or multi-page file (default 0)."""
+    mode = "composite" if alpha is None else alpha
+    if mode not in ("composite", "error"):
+        raise CompressError(f"alpha must be composite or error, got {_short(alpha)}")
+    index = 0 if frame is None else check_int("frame", frame, 0, MAX_FRAME)
+    return {"alpha": mode, "background": check_background(background), "frame": index}
+
+
+def check_priority(priority: Any) -> np.ndarray | None:
+    """A caller's priority map: a 2-D array of finite, non-negative real numbers (any
+    resolution; it is resized to the image's blocks). NaN, infinities and negative values would
+    make every later comparison meaningless, so they are refused here."""
+    if priority is None:
+        return None
+    try:
+        a = np.asarray(priority)
+    except Exception as exc:  # ragged lists and the like
+        raise CompressError(f"priority must be a 2-D array of numbers ({exc})") from None
+    if a.dtype == np.bool_:
+        a = a.astype(np.float32)
+    if a.dtype.kind not in "uif":
+        raise CompressError(f"priority must be a 2-D array of real numbers, got dtype {a.dtype}")
+    if a.ndim != 2 or min(a.shape) < 1:
+        raise CompressError(f"priority must be a 2-D array (H x W, any resolution), got shape {a.shape}")
+    if a.size > MAX_PIXELS_LIMIT // 1000:
+        raise CompressError(f"priority has {a.size:,} cells; give it at most the image's resolution")
+    if not np.isfinite(a).all():
+        raise CompressError("priority must be finite everywhere (it holds NaN or infinity)")
+    if a.size and float(a.min()) < 0:
+        raise CompressError(f"priority must be >= 0 everywhere, got a minimum of {float(a.min()):g}")
+    return a
 
 
 def check_model(model: str) -> str:
@@ -185,15 +272,36 @@ def check_engine(model: str, device: str, backend: str | None = None) -> None:
 
 
 def check_workers(workers: Any) -> int:
-    """Worker processes: a whole number >= 1."""
-    return check_int("workers", workers, 1)
+    """Worker processes: a whole number in 1..1024 (each loads a model)."""
+    return check_int("workers", workers, 1, MAX_WORKERS)
+
+
+#: Suffixes of a JPEG file; and of other image formats, which a JPEG must not be named as.
+JPEG_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".jfif", ".jif"})
+OTHER_IMAGE_SUFFIXES = frozenset({".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".avif", ".heic", ".heif",
+                                  ".jxl", ".jp2", ".ppm", ".pgm", ".pbm", ".pnm", ".tga", ".ico", ".dds", ".psd"})
+
+
+def check_jpeg_name(path: str | os.PathLike, option: str) -> str | None:
+    """The output is a JPEG: a name with another image format's suffix (out.png) is refused,
+    since viewers and web servers trust the suffix; a name with no or an unusual suffix gets a
+    notice (returned), a .jpg/.jpeg name nothing."""
+    suffix = Path(path).suffix.lower()
+    if suffix in JPEG_SUFFIXES:
+        return None
+    if suffix in OTHER_IMAGE_SUFFIXES:
+        raise CompressError(f"{option} {os.fspath(path)!r}: the output is a JPEG, not a {suffix[1:].upper()} file; "
+                            "give it a .jpg or .jpeg name")
+    return f"{os.fspath(path)} is a JPEG file, though its name does not end in .jpg or .jpeg"
 
 
 def check_writable_file(path: str | os.PathLike, option: str) -> Path:
     """A file the command will append to (e.g. --log): its folder exists and is writable, and it
-    is not a folder or a special file."""
+    is not a folder, a symbolic link or a special file."""
     p = Path(path)
     parent = p.parent if str(p.parent) else Path(".")
+    if p.is_symlink():
+        raise CompressError(f"{option} {os.fspath(p)!r} is a symbolic link; files are never written through links")
     if p.is_dir():
         raise CompressError(f"{option} {os.fspath(p)!r} is a folder, not a file")
     if p.exists() and not p.is_file():
@@ -211,12 +319,17 @@ __all__ = [
     "MAX_BYTES_LIMIT",
     "Budget",
     "CompressError",
+    "check_background",
     "check_dimensions",
     "check_engine",
     "check_int",
+    "check_jpeg_name",
     "check_max_pixels",
     "check_model",
+    "check_priority",
+    "check_reading",
     "check_request",
+    "check_strength",
     "check_workers",
     "check_writable_file",
 ]

@@ -240,7 +240,7 @@ class FsspecManifest(Manifest):
         self.fs, self.out_root = fs, out_root
         self.path = f"{out_root}/{MANIFEST_NAME}"  # type: ignore[assignment]
         self.journal = self.path + JOURNAL_SUFFIX
-        self.finished, self.owned = {}, set()
+        self.finished, self.owned, self.skipped = {}, set(), []
         self._fd = None
         self._lines: list[bytes] = []
         self._pending: list[bytes] = []
@@ -307,6 +307,9 @@ class FsspecRun(BatchRun):
 
     def output_exists(self, job: BatchJob) -> bool:
         return self.fs.exists(self._out(job.output))
+
+    def check_output(self, job: BatchJob) -> None:
+        """Nothing to check up front: an object store has no links or special files."""
 
     def write(self, job: BatchJob, data: bytes, overwrite: bool) -> None:
         """One object put: an object store publishes it whole or not at all."""

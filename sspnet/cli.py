@@ -5,16 +5,19 @@ import contextlib
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import click
 import typer
+from typer.core import TyperGroup
 
-app = typer.Typer(
-    add_completion=False,
-    no_args_is_help=True,
-    help="SSPNet: predict human saliency and where attention shifts when an image is distorted.",
-)
+try:  # typer 0.2x vendors its own click: its usage errors are not click's classes
+    from typer._click.exceptions import NoArgsIsHelpError as _NoArgsHelp
+    from typer._click.exceptions import UsageError as _Usage
+except ImportError:  # an older typer on plain click
+    from click.exceptions import NoArgsIsHelpError as _NoArgsHelp
+    from click.exceptions import UsageError as _Usage
+
 
 #: Errors the user fixes by changing the command (exit 2) and failures while running (exit 1).
 USAGE_ERRORS: tuple[type[BaseException], ...] = (
@@ -55,6 +58,40 @@ def one_line_errors(
         fail(error_text(exc), 2)
     except runtime as exc:
         fail(error_text(exc), 1)
+
+
+@contextlib.contextmanager
+def _usage_as_one_line() -> Iterator[None]:
+    """A usage error (a value that does not parse, a missing argument) as one ``error:`` line
+    with exit 2, like every other error, instead of click's usage box; a bare command that
+    prints its help is left alone."""
+    try:
+        yield
+    except (_NoArgsHelp, click.exceptions.NoArgsIsHelpError):
+        raise
+    except (_Usage, click.UsageError) as exc:
+        where = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
+        fail(" ".join(exc.format_message().split()) + where, 2)
+
+
+class OneLineUsageGroup(TyperGroup):
+    """The command group of both CLIs: usage errors of the group and its commands in one line."""
+
+    def make_context(self, *args: Any, **kwargs: Any) -> Any:
+        with _usage_as_one_line():
+            return super().make_context(*args, **kwargs)
+
+    def invoke(self, ctx: Any) -> Any:
+        with _usage_as_one_line():
+            return super().invoke(ctx)
+
+
+app = typer.Typer(
+    cls=OneLineUsageGroup,
+    add_completion=False,
+    no_args_is_help=True,
+    help="SSPNet: predict human saliency and where attention shifts when an image is distorted.",
+)
 
 
 def _fail(msg: str) -> NoReturn:

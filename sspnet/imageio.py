@@ -30,6 +30,7 @@ import stat
 import tempfile
 import warnings
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Literal
 
@@ -42,7 +43,11 @@ DEFAULT_MAX_PIXELS = 100_000_000
 #: File suffixes the command lines treat as images when they scan a folder.
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm"})
 
-AlphaMode = Literal["white", "drop"]
+#: What to do with transparency: flatten onto the background ("composite"; "white" is the same
+#: with a white background, the old name), keep the raw colour ("drop") or refuse ("error").
+AlphaMode = Literal["composite", "white", "drop", "error"]
+ALPHA_MODES = ("composite", "white", "drop", "error")
+WHITE = (255, 255, 255)
 ImageSource = str | os.PathLike | bytes | bytearray | memoryview | np.ndarray | Image.Image
 
 
@@ -89,14 +94,54 @@ def _check_pixels(width: int, height: int, max_pixels: int | None, name: str) ->
         )
 
 
-def _composite(rgb: np.ndarray, alpha: np.ndarray, mode: AlphaMode) -> np.ndarray:
-    """Flatten transparency: over white (what viewers show) or just drop it."""
-    if mode == "drop":
+@dataclass
+class _Reading:
+    """One read's settings and what it had to change, in words (``notices``)."""
+
+    name: str
+    alpha: AlphaMode = "composite"
+    background: tuple[int, int, int] = WHITE
+    frame: int = 0
+    notices: list[str] = field(default_factory=list)
+    composited: bool = False
+    frames: int = 1
+
+
+@dataclass(frozen=True)
+class LoadedImage:
+    """Pixels (HxWx3 uint8 RGB, upright) and every change reading made to the picture, in words:
+    transparency flattened (``composited``), a frame chosen among ``frames``, a suspicious
+    buffer. Nothing that changes what a viewer would see goes unsaid."""
+
+    pixels: np.ndarray
+    notices: tuple[str, ...] = ()
+    composited: bool = False
+    frame: int = 0
+    frames: int = 1
+
+
+def _composite(rgb: np.ndarray, alpha: np.ndarray, r: _Reading) -> np.ndarray:
+    """Flatten transparency onto ``r.background`` (what a viewer shows on that background),
+    keep the raw colour (``drop``) or refuse (``error``); a fully opaque alpha changes nothing,
+    and an alpha that is 0 everywhere is padding (an RGBX/BGRX buffer), not transparency."""
+    if r.alpha == "drop":
         return rgb
-    if mode != "white":
-        raise ValueError(f"alpha must be 'white' or 'drop', got {mode!r}")
+    low = int(alpha.min()) if alpha.size else 255
+    if low == 255:
+        return rgb
+    if int(alpha.max()) == 0:
+        r.notices.append(f"{r.name}: its alpha channel is 0 everywhere (fully transparent), taken as padding "
+                         "(an RGBX buffer): the colour channels were encoded as they are")
+        return rgb
+    if r.alpha == "error":
+        raise ImageReadError(f"cannot read image {r.name}: it has transparency, which JPEG cannot store "
+                             "(use --alpha composite to flatten it onto --background)")
     a = alpha.astype(np.float32)[:, :, None] / 255.0
-    out = rgb.astype(np.float32) * a + 255.0 * (1.0 - a)
+    bg = np.asarray(r.background, np.float32)
+    out = rgb.astype(np.float32) * a + bg * (1.0 - a)
+    r.composited = True
+    r.notices.append(f"{r.name}: transparency flattened onto the background #{bytes(r.background).hex()} "
+                     "(JPEG has no alpha; --background picks the colour, --alpha error refuses)")
     return np.clip(np.floor(out + 0.5), 0, 255).astype(np.uint8)
 
 
@@ -106,12 +151,17 @@ def _scale_16bit(arr: np.ndarray) -> np.ndarray:
     return np.floor(a / 257.0 + 0.5).astype(np.uint8)
 
 
-def _array_to_rgb(arr: np.ndarray, alpha: AlphaMode, name: str) -> np.ndarray:
+def _array_to_rgb(arr: np.ndarray, r: _Reading) -> np.ndarray:
     """Normalise an in-memory array (the caller's own pixels) to HxWx3 uint8."""
     a = np.asarray(arr)
+    name = r.name
     if a.dtype == np.bool_:
         a = a.astype(np.uint8) * 255
     elif a.dtype == np.uint16:
+        top = int(a.max()) if a.size else 0
+        if 0 < top < 256:
+            r.notices.append(f"{name}: a uint16 array whose values are all below 256 (max {top}) is read as 16-bit "
+                             "data (scaled by 1/257) and looks near-black; pass uint8 if it holds 8-bit values")
         a = _scale_16bit(a)
     elif a.dtype != np.uint8:
         raise ImageReadError(
@@ -125,15 +175,15 @@ def _array_to_rgb(arr: np.ndarray, alpha: AlphaMode, name: str) -> np.ndarray:
         colour, a_ch = a[:, :, :-1], a[:, :, -1]
         if colour.shape[2] == 1:
             colour = np.repeat(colour, 3, axis=2)
-        a = _composite(colour, a_ch, alpha)
+        a = _composite(colour, a_ch, r)
     elif a.shape[2] == 1:
         a = np.repeat(a, 3, axis=2)
     return np.array(a, dtype=np.uint8, order="C", copy=True)
 
 
-def _pil_to_rgb(im: Image.Image, alpha: AlphaMode, name: str) -> np.ndarray:
+def _pil_to_rgb(im: Image.Image, r: _Reading) -> np.ndarray:
     """Convert any Pillow mode to RGB uint8 with explicit, documented rules."""
-    mode = im.mode
+    mode, name = im.mode, r.name
     if mode == "RGB":
         return np.asarray(im, dtype=np.uint8).copy()
     if mode in ("1", "L"):
@@ -152,7 +202,7 @@ def _pil_to_rgb(im: Image.Image, alpha: AlphaMode, name: str) -> np.ndarray:
     )
     if has_alpha:
         rgba = np.asarray(im.convert("RGBA"), dtype=np.uint8)
-        return _composite(rgba[:, :, :3], rgba[:, :, 3], alpha)
+        return _composite(rgba[:, :, :3], rgba[:, :, 3], r)
     try:  # P, CMYK, YCbCr, RGBX, ... : Pillow's own conversion
         return np.asarray(im.convert("RGB"), dtype=np.uint8).copy()
     except (ValueError, OSError) as exc:
@@ -244,10 +294,12 @@ def _opened(src: str | os.PathLike | bytes | bytearray | memoryview, name: str) 
         raise
     except (Image.DecompressionBombError, OSError, ValueError, SyntaxError, EOFError, MemoryError) as exc:
         raise ImageReadError(f"cannot read image {name}: {_why(exc, f'corrupt or truncated data ({exc})')}") from exc
+    except Exception as exc:  # a Pillow decoder's own failure of another type (NotImplementedError: some DDS)
+        raise ImageReadError(f"cannot read image {name}: cannot be decoded ({type(exc).__name__}: {exc})") from exc
 
 
 def image_size(
-    src: ImageSource, *, exif_orientation: bool = True, max_pixels: int | None = None
+    src: ImageSource, *, exif_orientation: bool = True, max_pixels: int | None = None, name: str | None = None
 ) -> tuple[int, int]:
     """(width, height) of the image :func:`read_image` would return, from the header alone.
 
@@ -256,10 +308,10 @@ def image_size(
     would --, format limits, pairs of equal size). EXIF orientation is taken into account, so
     a size checked here always matches the pixels read later (fixation coordinates are
     validated against it); ``exif_orientation=False`` gives the stored size, that of
-    :func:`read_map`. Raises :class:`ImageReadError` naming the source when it is missing,
-    not a regular file, not an image, or too large.
+    :func:`read_map`. Raises :class:`ImageReadError` naming the source (*name*, or its path or
+    a description) when it is missing, not a regular file, not an image, or too large.
     """
-    name = _describe(src)
+    name = name or _describe(src)
     if isinstance(src, np.ndarray):
         w, h = (src.shape[1], src.shape[0]) if src.ndim >= 2 else (0, 0)
     elif isinstance(src, Image.Image):
@@ -289,6 +341,20 @@ def list_images(folder: str | os.PathLike, exclude: str | os.PathLike | None = N
     return sorted(found)
 
 
+def _select_frame(im: Image.Image, r: _Reading) -> None:
+    """Seek *im* to ``r.frame``, saying so when the file holds several (an animation, pages)."""
+    n = int(getattr(im, "n_frames", 1) or 1)
+    r.frames = n
+    if r.frame >= n:
+        raise ImageReadError(f"cannot read image {r.name}: frame {r.frame} asked for, but it has {n} frame(s) "
+                             f"(0..{n - 1})")
+    if r.frame:
+        im.seek(r.frame)
+    if n > 1:
+        r.notices.append(f"{r.name}: it holds {n} frames (an animation or pages); frame {r.frame} was encoded "
+                         "(--frame N picks another)")
+
+
 def read_image(
     src: ImageSource,
     *,
@@ -297,7 +363,8 @@ def read_image(
 ) -> np.ndarray:
     """Read an image from a path, encoded bytes, an array or a PIL image.
 
-    Returns HxWx3 uint8 RGB with EXIF orientation applied. Conversions:
+    Returns HxWx3 uint8 RGB with EXIF orientation applied: the pixels of
+    :func:`load_image` (which also says what reading changed). Conversions:
     1/L/I;16/I/F -> grey replicated to RGB (16-bit scaled by 1/257, float
     0..1 scaled by 255); P/CMYK/YCbCr via Pillow; transparency (RGBA, LA, PA,
     P with a transparent index) is composited over white by default because
@@ -311,25 +378,52 @@ def read_image(
     block forever) and unreadable, truncated or corrupt data, raising
     :class:`ImageReadError` whose message names the source and the reason.
     """
-    name = _describe(src)
+    return load_image(src, max_pixels=max_pixels, alpha=alpha).pixels
+
+
+def load_image(
+    src: ImageSource,
+    *,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    alpha: AlphaMode = "composite",
+    background: tuple[int, int, int] = WHITE,
+    frame: int = 0,
+    name: str | None = None,
+) -> LoadedImage:
+    """:func:`read_image` with every change to the picture said (:class:`LoadedImage`).
+
+    *alpha*: "composite" flattens transparency onto *background* (an RGB triple), "drop"
+    keeps the raw colour, "error" refuses an image that has any; an alpha channel that is 0
+    everywhere is padding (RGBX buffers) and is ignored, with a notice. *frame* picks one
+    frame of an animation or a multi-page file (a notice says how many there are). A uint16
+    array holding only values below 256 is read as 16-bit (near-black), with a notice. *name*
+    is how errors and notices name the source (default: its path, or a description).
+    """
+    if alpha not in ALPHA_MODES:
+        raise ValueError(f"alpha must be one of {', '.join(ALPHA_MODES)}, got {alpha!r}")
+    r = _Reading(name or _describe(src), "composite" if alpha == "white" else alpha, background, frame)
     if isinstance(src, np.ndarray):
         h, w = src.shape[:2] if src.ndim >= 2 else (0, 0)
-        _check_pixels(w, h, max_pixels, name)
-        return _array_to_rgb(src, alpha, name)
-    if isinstance(src, Image.Image):
-        _check_pixels(src.width, src.height, max_pixels, name)
+        _check_pixels(w, h, max_pixels, r.name)
+        pixels = _array_to_rgb(src, r)
+    elif isinstance(src, Image.Image):
         try:
-            return _pil_to_rgb(_orient(src, name), alpha, name)
+            _select_frame(src, r)
+            _check_pixels(src.width, src.height, max_pixels, r.name)
+            pixels = _pil_to_rgb(_orient(src, r.name), r)
         except ImageReadError:
             raise
-        except (OSError, ValueError, SyntaxError) as exc:
-            raise ImageReadError(f"cannot read image {name}: {exc}") from exc
-    if not isinstance(src, (str, os.PathLike, bytes, bytearray, memoryview)):
+        except Exception as exc:  # Pillow's decoders raise assorted types (NotImplementedError for some DDS)
+            raise ImageReadError(f"cannot read image {r.name}: {type(exc).__name__}: {exc}") from exc
+    elif isinstance(src, (str, os.PathLike, bytes, bytearray, memoryview)):
+        with _opened(src, r.name) as im:  # lazy: only the header so far
+            _select_frame(im, r)
+            _check_pixels(im.width, im.height, max_pixels, r.name)
+            im.load()
+            pixels = _pil_to_rgb(_orient(im, r.name), r)
+    else:
         raise TypeError(f"cannot read an image from {type(src).__name__}")
-    with _opened(src, name) as im:  # lazy: only the header so far
-        _check_pixels(im.width, im.height, max_pixels, name)
-        im.load()
-        return _pil_to_rgb(_orient(im, name), alpha, name)
+    return LoadedImage(pixels, tuple(r.notices), r.composited, r.frame, r.frames)
 
 
 # --------------------------------------------------------------------------
@@ -445,19 +539,69 @@ def same_file(a: Path, b: Path) -> bool:
         return os.path.realpath(a) == os.path.realpath(b)
 
 
-def _target(path: str | os.PathLike) -> Path:
-    """Where bytes for *path* really land: a symlink is followed, so the link survives a write."""
-    dest = Path(path)
-    return Path(os.path.realpath(dest)) if dest.is_symlink() else dest
+def _kind(st: os.stat_result) -> str:
+    """What a non-regular directory entry is, in words."""
+    if stat.S_ISLNK(st.st_mode):
+        return "a symbolic link"
+    return _FILE_KINDS.get(stat.S_IFMT(st.st_mode), "not a regular file")
+
+
+def check_output_entry(path: str | os.PathLike) -> os.stat_result | None:
+    """The one output rule, on the entry itself (``lstat``: a link is never followed): absent
+    (None) or a regular file (its stat) may be written; a symbolic link (dangling or not), FIFO,
+    device, socket or folder is refused with :class:`UnsafeWriteError` (a folder with
+    ``IsADirectoryError``) whatever ``--overwrite`` says: replacing one would destroy what it
+    stands for (/dev/null, a pipe another program reads) and writing through a link lands
+    outside the place the user named."""
+    shown = repr(os.fspath(path))
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    except NotADirectoryError as exc:
+        raise UnsafeWriteError(f"cannot write {shown}: a part of its folder path is not a folder") from exc
+    if stat.S_ISREG(st.st_mode):
+        return st
+    if stat.S_ISDIR(st.st_mode):
+        raise IsADirectoryError(f"cannot write {shown}: it is a directory")
+    raise UnsafeWriteError(
+        f"cannot write {shown}: it is {_kind(st)}, not a regular file; outputs are never written through "
+        "links or onto special files, even with --overwrite (remove it or choose another path)"
+    )
+
+
+def open_entry(path: str | os.PathLike, flags: int, what: str, perm: int = 0o644) -> int:
+    """A descriptor of *path* opened without following a final symbolic link, refused unless it
+    is a regular file (:class:`UnsafeWriteError` naming *what*). For the files a command opens
+    in place -- append-only logs, a manifest, a lock --, where the atomic writer's rename does not
+    apply: a link there must not redirect the write, and a FIFO must not block it."""
+    shown = repr(os.fspath(path))
+    extra = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(path, flags | extra, perm)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise UnsafeWriteError(f"cannot open {what} {shown}: it is a symbolic link; links are never followed "
+                                   "for files written in place") from None
+        if exc.errno == errno.ENXIO:  # a FIFO opened for writing with no reader
+            raise UnsafeWriteError(f"cannot open {what} {shown}: it is a FIFO (named pipe), not a regular file") \
+                from None
+        raise
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        raise UnsafeWriteError(f"cannot open {what} {shown}: it is {_kind(st)}, not a regular file")
+    os.set_blocking(fd, True)
+    return fd
 
 
 def _check_target(path: str | os.PathLike, sources: Iterable[str | os.PathLike], overwrite: bool) -> Path:
-    """The checks every output passes before any work: not a folder, its folder exists, not an
-    input (symlinks and hard links resolved), and absent unless *overwrite*."""
+    """The checks every output passes before any work: a regular file or absent (no link, FIFO,
+    device, socket or folder: :func:`check_output_entry`), its folder exists, not an input
+    (symlinks and hard links resolved), and absent unless *overwrite*."""
     shown = repr(os.fspath(path))
-    dest = _target(path)
-    if dest.is_dir():
-        raise IsADirectoryError(f"cannot write {shown}: it is a directory")
+    dest = Path(path)
+    existing = check_output_entry(dest)
     parent = dest.parent if str(dest.parent) else Path(".")
     if not parent.is_dir():
         raise FileNotFoundError(f"cannot write {shown}: folder {os.fspath(parent)!r} does not exist")
@@ -466,7 +610,7 @@ def _check_target(path: str | os.PathLike, sources: Iterable[str | os.PathLike],
             raise UnsafeWriteError(
                 f"refusing to overwrite the input file {os.fspath(s)!r}; choose another output path"
             )
-    if not overwrite and os.path.lexists(dest):
+    if not overwrite and existing is not None:
         raise OutputExistsError(f"cannot write {shown}: file exists; pass --overwrite to replace it")
     return dest
 
@@ -474,10 +618,8 @@ def _check_target(path: str | os.PathLike, sources: Iterable[str | os.PathLike],
 def _stage(dest: Path, data: bytes | bytearray | memoryview) -> str:
     """The bytes in a hidden, fsync'ed temporary file beside *dest* (same file system, so the
     final link or rename is atomic), with the permissions *dest* will have. Removed on failure."""
-    try:
-        mode = dest.stat().st_mode & 0o7777  # keep an existing file's permissions
-    except FileNotFoundError:
-        mode = 0o666 & ~_umask()
+    existing = check_output_entry(dest)  # a regular file or nothing: its mode never comes via a link
+    mode = existing.st_mode & 0o7777 if existing is not None else 0o666 & ~_umask()
     fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=TEMP_SUFFIX, dir=dest.parent)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -502,7 +644,8 @@ def _publish(tmp_name: str, dest: Path, overwrite: bool) -> None:
     :class:`OutputExistsError` instead of replacing the other writer's file. The caller removes
     *tmp_name* afterwards."""
     if overwrite:
-        os.replace(tmp_name, dest)
+        check_output_entry(dest)  # again, just before: a link or FIFO put there meanwhile is refused
+        os.replace(tmp_name, dest)  # rename replaces the entry itself, never a link's target
         return
     try:
         os.link(tmp_name, dest)
@@ -536,8 +679,9 @@ def write_bytes_atomic(
     the temporary file is removed and an existing target is left untouched.
 
     *source* names the input file(s): writing onto one of them (symlinks and hard links
-    resolved) raises :class:`UnsafeWriteError` unless ``overwrite_source=True``. A symlinked
-    target is followed, so the link survives. Returns the path written. Commands that write
+    resolved) raises :class:`UnsafeWriteError` unless ``overwrite_source=True``. A target that
+    is a symbolic link, FIFO, device, socket or folder is refused whatever *overwrite* says
+    (:func:`check_output_entry`). Returns the path written. Commands that write
     several files use :class:`OutputPlan`, which runs the same checks before any work.
     """
     if source is None or overwrite_source:
@@ -591,10 +735,10 @@ class OutputPlan:
 
     def commit(self, files: Mapping[str | os.PathLike, bytes | bytearray | memoryview]) -> list[Path]:
         """Write *files* (each a planned path -> its bytes); all are staged before any appears."""
-        planned = {os.path.realpath(_target(given)): key for key, (given, _) in self._planned.items()}
+        planned = {os.path.realpath(given): key for key, (given, _) in self._planned.items()}
         jobs = []
         for path, data in files.items():
-            key = planned.get(os.path.realpath(_target(path)))
+            key = planned.get(os.path.realpath(path))
             if key is None:
                 raise ValueError(f"{os.fspath(path)!r} was not planned; OutputPlan.add it before any work")
             jobs.append((_check_target(path, self.sources, self.overwrite), data))
@@ -652,22 +796,27 @@ def _fsync_dir(folder: Path) -> None:
 
 
 __all__ = [
+    "ALPHA_MODES",
     "DEFAULT_MAX_PIXELS",
     "IMAGE_SUFFIXES",
     "RAW_MAP_SUFFIXES",
     "TEMP_SUFFIX",
     "ImageReadError",
     "ImageSource",
+    "LoadedImage",
     "OutputExistsError",
     "OutputPlan",
     "UnsafeWriteError",
+    "check_output_entry",
     "check_raw_map_suffix",
     "encode_map_png",
     "encode_png",
     "encode_raw_map",
     "image_size",
     "list_images",
+    "load_image",
     "map_levels",
+    "open_entry",
     "open_regular_file",
     "read_image",
     "read_map",

@@ -24,7 +24,9 @@ from PIL import Image
 GREY_MODES = frozenset({"1", "L", "LA", "La", "I", "F", "I;16", "I;16B", "I;16L", "I;16N"})
 _EXIF_HEADER = b"Exif\x00\x00"
 _ORIENTATION = 0x0112
-_SHORT = 3
+#: TIFF field types an orientation value may legally be stored as (count 1), and the struct code
+#: of each: BYTE, SHORT, LONG, SBYTE, UNDEFINED, SSHORT, SLONG. Readers take any of them.
+_INTEGER_TYPES = {1: "B", 3: "H", 4: "I", 6: "b", 7: "B", 8: "h", 9: "i"}
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,10 @@ class ImageMeta:
 
 def upright_exif(block: bytes) -> bytes | None:
     """An EXIF block (TIFF bytes, optionally behind an "Exif" header) with its IFD0 orientation
-    tag set to 1, every other byte kept; None when the block is not parseable TIFF."""
+    tag set to 1 whatever integer type stores it (SHORT as usual; LONG, BYTE and the signed
+    types are legal TIFF too, and a reset of SHORT alone left viewers rotating the upright
+    pixels again), either byte order; every other byte kept. None when the block is not
+    parseable TIFF."""
     tiff = block[len(_EXIF_HEADER) :] if block.startswith(_EXIF_HEADER) else block
     if len(tiff) < 8 or tiff[:2] not in (b"II", b"MM"):
         return None
@@ -58,8 +63,9 @@ def upright_exif(block: bytes) -> bytes | None:
     for k in range(count):
         at = ifd + 2 + 12 * k
         tag, kind, n = struct.unpack(order + "HHI", tiff[at : at + 8])
-        if tag == _ORIENTATION and kind == _SHORT and n == 1:
-            out[at + 8 : at + 10] = struct.pack(order + "H", 1)
+        if tag == _ORIENTATION and kind in _INTEGER_TYPES and n == 1:
+            code = _INTEGER_TYPES[kind]  # the value sits left-justified in the 4-byte field
+            out[at + 8 : at + 12] = struct.pack(order + code, 1).ljust(4, b"\x00")
     return bytes(out)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import warnings
 from collections.abc import Mapping
 from dataclasses import fields, replace
 from pathlib import Path
@@ -45,6 +46,10 @@ DIGEST_KEY = "tensor_sha256"
 
 class WeightsError(RuntimeError):
     """A named model is unknown, missing or corrupt, or a checkpoint cannot be read."""
+
+
+class UncheckedWeightsWarning(UserWarning):
+    """A checkpoint loaded without the tensor digest that would have caught corruption."""
 
 
 def sha256_file(path: str | os.PathLike) -> str:
@@ -108,7 +113,10 @@ def read_checkpoint(path: str | os.PathLike) -> tuple[ModelConfig, dict, dict[st
     if "config" not in meta:
         raise WeightsError(f"{path} has no model config in its metadata (not an sspnet checkpoint)")
     digest = meta.get(DIGEST_KEY)
-    if digest is not None and tensor_digest(state) != digest:
+    if digest is None:
+        warnings.warn(f"{path} stores no SHA-256 of its tensors ({DIGEST_KEY}), so corruption cannot be detected; "
+                      "re-save it with sspnet.save_checkpoint to add one", UncheckedWeightsWarning, stacklevel=2)
+    elif tensor_digest(state) != digest:
         raise WeightsError(f"{path} is corrupt: its tensor data do not match the SHA-256 stored when it was saved")
     bad = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
     if bad:

@@ -327,13 +327,15 @@ def test_atomic_write_other_refusals(tmp_path: Path) -> None:
         write_bytes_atomic(tmp_path, b"x")
 
 
-def test_atomic_write_through_symlink_keeps_the_link(tmp_path: Path) -> None:
+def test_atomic_write_never_writes_through_a_symlink(tmp_path: Path) -> None:
+    """Issue 26: a link as the output is refused, even with overwrite (it used to be followed)."""
     target = tmp_path / "real.jpg"
     target.write_bytes(b"old")
     link = tmp_path / "link.jpg"
     link.symlink_to(target)
-    write_bytes_atomic(link, b"new")
-    assert link.is_symlink() and target.read_bytes() == b"new"
+    with pytest.raises(UnsafeWriteError, match="symbolic link"):
+        write_bytes_atomic(link, b"new", overwrite=True)
+    assert link.is_symlink() and target.read_bytes() == b"old"
 
 
 # --------------------------------------------------------------------------
