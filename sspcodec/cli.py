@@ -81,7 +81,7 @@ STRENGTH = typer.Option(
          "kept less and less away from where people look; above 0.5 where they look gets finer still; 1 = full.")
 MODEL = typer.Option("default", "--model", help="SSPNet zoo name or checkpoint file (.safetensors).")
 DEVICE = typer.Option("auto", "--device", help="auto, cpu or cuda.")
-OVERWRITE = typer.Option(False, "--overwrite", help="Replace existing output files (never an input).")
+OVERWRITE = typer.Option(False, "--overwrite", help="Replace existing output files (never an input, a link, a FIFO or a device).")
 STRIP = typer.Option(False, "--strip", help="Drop the input's ICC profile and EXIF from the output.")
 MAX_PIXELS = typer.Option(None, "--max-pixels", help="Refuse inputs with more pixels than this (default 100 MP).")
 ALPHA = typer.Option(
@@ -136,9 +136,9 @@ def compress(
         check_method(method), check_strength(strength)
         check_dimensions(*image_size(src, max_pixels=max_pixels or DEFAULT_MAX_PIXELS))
         out = out or src.with_name(src.stem + ".sspcodec.jpg")
-        name_notice = check_jpeg_name(out, "-o")
         plan = OutputPlan(sources=[src], overwrite=overwrite)
         plan.add(out, "-o")
+        name_notice = check_jpeg_name(out, "-o")
         if report:
             plan.add(report, "--report")
         with warnings.catch_warnings():  # printed below as notices, once

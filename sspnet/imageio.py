@@ -601,15 +601,15 @@ def _check_target(path: str | os.PathLike, sources: Iterable[str | os.PathLike],
     (symlinks and hard links resolved), and absent unless *overwrite*."""
     shown = repr(os.fspath(path))
     dest = Path(path)
-    existing = check_output_entry(dest)
-    parent = dest.parent if str(dest.parent) else Path(".")
-    if not parent.is_dir():
-        raise FileNotFoundError(f"cannot write {shown}: folder {os.fspath(parent)!r} does not exist")
-    for s in sources:
+    for s in sources:  # first: "that is the input" says more than "that is a link"
         if same_file(dest, Path(s)):
             raise UnsafeWriteError(
                 f"refusing to overwrite the input file {os.fspath(s)!r}; choose another output path"
             )
+    existing = check_output_entry(dest)
+    parent = dest.parent if str(dest.parent) else Path(".")
+    if not parent.is_dir():
+        raise FileNotFoundError(f"cannot write {shown}: folder {os.fspath(parent)!r} does not exist")
     if not overwrite and existing is not None:
         raise OutputExistsError(f"cannot write {shown}: file exists; pass --overwrite to replace it")
     return dest

@@ -76,7 +76,24 @@ def test_mutated_inputs_and_random_options(encoder, tmp_path_factory, private_tm
     def draw(n: int) -> int:
         return data.draw(st.integers(0, n - 1))
 
-    payload, options = fuzz.random_case(SEEDS, draw)
+    payload, options, output = fuzz.random_case(SEEDS, draw)
     folder = tmp_path_factory.mktemp("case")
-    outcome = fuzz.run_case(encoder, payload, options, folder, private_tmp)
+    outcome = fuzz.run_case(encoder, payload, options, folder, private_tmp, output)
     assert outcome.kind in ("encoded", "refused"), (outcome, options)
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+@pytest.mark.parametrize("obstacle", sorted(set(fuzz.OBSTACLES) - {"none"}))
+def test_obstacles_in_out_are_refused_never_written_through(encoder, tmp_path, private_tmp, obstacle, overwrite):
+    output = fuzz.OutputCase(obstacle, overwrite)
+    outcome = fuzz.run_case(encoder, SEEDS[0], {}, tmp_path, private_tmp, output)
+    assert outcome.kind == ("encoded" if obstacle == "file" and overwrite else "refused"), outcome
+
+
+def test_a_write_through_a_link_is_reported_as_an_escape(encoder, tmp_path, private_tmp, monkeypatch):
+    """The harness itself can fail: a writer that follows links is caught."""
+    import sspcodec.io
+
+    monkeypatch.setattr(sspcodec.io, "write_bytes_atomic", lambda path, data, overwrite: Path(path).write_bytes(data))
+    outcome = fuzz.run_case(encoder, SEEDS[0], {}, tmp_path, private_tmp, fuzz.OutputCase("link-to-sentinel"))
+    assert outcome.kind == "escape" and "sentinel" in outcome.detail
