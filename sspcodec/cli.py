@@ -80,8 +80,9 @@ STRENGTH = typer.Option(
     help="How far bytes move towards where people look: 0 = the plain JPEG at the budget; up to 0.5 detail is "
          "kept less and less away from where people look; above 0.5 where they look gets finer still; 1 = full.")
 MODEL = typer.Option("default", "--model", help="SSPNet zoo name or checkpoint file (.safetensors).")
-DEVICE = typer.Option("auto", "--device", help="auto, cpu or cuda.")
-OVERWRITE = typer.Option(False, "--overwrite", help="Replace existing output files (never an input, a link, a FIFO or a device).")
+DEVICE = typer.Option("auto", "--device", help="auto, cpu, cuda (cuda:N) or mps.")
+OVERWRITE = typer.Option(
+    False, "--overwrite", help="Replace existing output files (never an input, a link, a FIFO or a device).")
 STRIP = typer.Option(False, "--strip", help="Drop the input's ICC profile and EXIF from the output.")
 MAX_PIXELS = typer.Option(None, "--max-pixels", help="Refuse inputs with more pixels than this (default 100 MP).")
 ALPHA = typer.Option(

@@ -44,6 +44,13 @@ def compress_cli(*args: str):
     return runner.invoke(app, ["compress", *args])
 
 
+def encoded_cli(src: Path, out: Path, model: Path, *extra: str):
+    """`compress` at q95 that must succeed: the result (stderr has the notices) and the output's pixels."""
+    res = compress_cli(str(src), "-o", str(out), "--model", str(model), "-q", "95", "--overwrite", *extra)
+    assert res.exit_code == 0, res.output
+    return res, decode_jpeg(out.read_bytes())
+
+
 def batch_cli(src: Path, dst: Path, model: Path, *extra: str):
     return runner.invoke(app, ["batch", str(src), str(dst), "--model", str(model), "-q", "70", *extra])
 
@@ -244,16 +251,11 @@ def rgba_png(path: Path) -> Path:
 
 def test_case7_transparency_is_flattened_with_a_notice_and_a_stated_background(tmp_path, model_path):  # noqa: F811
     src = rgba_png(tmp_path / "t.png")
-    out = tmp_path / "t.jpg"
-    res = compress_cli(str(src), "-o", str(out), "--model", str(model_path), "-q", "95")
-    assert res.exit_code == 0, res.output
+    res, px = encoded_cli(src, tmp_path / "t.jpg", model_path)
     assert "notice:" in res.stderr and "transparency flattened onto the background #ffffff" in res.stderr
-    assert decode_jpeg(out.read_bytes())[:, 30:].mean() > 230  # white behind the transparent half
-    res = compress_cli(str(src), "-o", str(out), "--model", str(model_path), "-q", "95", "--background", "black",
-                       "--overwrite", "--json")
-    assert res.exit_code == 0, res.output
-    assert decode_jpeg(out.read_bytes())[:, 30:].mean() < 25
-    assert "#000000" in res.stderr
+    assert px[:, 30:].mean() > 230  # white behind the transparent half
+    res, px = encoded_cli(src, tmp_path / "t.jpg", model_path, "--background", "black", "--json")
+    assert px[:, 30:].mean() < 25 and "#000000" in res.stderr
     res = compress_cli(str(src), "-o", str(tmp_path / "e.jpg"), "--model", str(model_path), "--alpha", "error")
     assert_one_line_error(res, 2, "transparency")
     res = compress_cli(str(src), "--model", str(model_path), "--background", "no-such-colour")
@@ -292,16 +294,12 @@ def gif(path: Path) -> Path:
 
 
 def test_case8_multi_frame_inputs_say_which_frame_was_used(tmp_path, model_path):  # noqa: F811
-    src = gif(tmp_path / "anim.gif")
-    out = tmp_path / "anim.jpg"
-    res = compress_cli(str(src), "-o", str(out), "--model", str(model_path), "-q", "95")
-    assert res.exit_code == 0, res.output
+    src, out = gif(tmp_path / "anim.gif"), tmp_path / "anim.jpg"
+    res, px = encoded_cli(src, out, model_path)
     assert "3 frames" in res.stderr and "frame 0" in res.stderr
-    assert decode_jpeg(out.read_bytes()).mean(axis=(0, 1)).argmax() == 0  # red: the first frame
-    res = compress_cli(str(src), "-o", str(out), "--model", str(model_path), "-q", "95", "--frame", "2",
-                       "--overwrite")
-    assert res.exit_code == 0, res.output
-    assert decode_jpeg(out.read_bytes()).mean(axis=(0, 1)).argmax() == 2  # blue: the third
+    assert px.mean(axis=(0, 1)).argmax() == 0  # red: the first frame
+    _, px = encoded_cli(src, out, model_path, "--frame", "2")
+    assert px.mean(axis=(0, 1)).argmax() == 2  # blue: the third
     res = compress_cli(str(src), "-o", str(out), "--model", str(model_path), "--frame", "5", "--overwrite")
     assert_one_line_error(res, 2, "frame 5")
 
