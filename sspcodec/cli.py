@@ -258,10 +258,8 @@ def ssm(
 ) -> None:
     """Predict where attention moves because of the distortion (SSM = (SM_d - SM_r)+)."""
     from sspnet import load_model
-    from sspnet.imageio import check_raw_map_suffix, encode_png, encode_raw_map
+    from sspnet.imageio import check_raw_map_suffix, encode_png, encode_raw_map, load_image
     from sspnet.visualize import overlay
-
-    from .io import read_image
 
     with one_line_errors():
         check_engine(model, device)
@@ -273,12 +271,13 @@ def ssm(
         if raw:
             check_raw_map_suffix(raw)
             plan.add(raw, "--raw")
-        b = read_image(distorted)
-        pred = load_model(model, device).predict_shift(read_image(pristine), b)
-        files = {out: encode_png(overlay(b, pred.ssm, vmax=max(float(pred.ssm.max()), 1e-6)))}
+        a, b = load_image(pristine), load_image(distorted)
+        pred = load_model(model, device).predict_shift(a.pixels, b.pixels)
+        files = {out: encode_png(overlay(b.pixels, pred.ssm, vmax=max(float(pred.ssm.max()), 1e-6)))}
         if raw:
             files[raw] = encode_raw_map(pred.ssm, raw)
         plan.commit(files)
+    _notices(a.notices + b.notices)
     peak = float(pred.ssm.max())
     typer.echo(f"{out}: mean predicted shift {float(pred.ssm.mean()):.5f}, peak {peak:.3f} (SSM in 0..1)")
 

@@ -420,3 +420,13 @@ def test_case13_a_decoder_s_not_implemented_error_is_a_read_error(encoder, tmp_p
     (tmp_path / "x.dds").write_bytes(data)
     with pytest.raises(ImageReadError, match="x.dds"):
         encoder.compress(tmp_path / "x.dds")
+
+
+def test_case7_ssm_says_when_it_flattened_transparency(tmp_path, model_path):  # noqa: F811
+    pristine = rgba_png(tmp_path / "t.png")
+    distorted = tmp_path / "d.png"
+    Image.open(pristine).convert("RGB").save(distorted)
+    res = runner.invoke(app, ["ssm", str(pristine), str(distorted), "-o", str(tmp_path / "s.png"),
+                              "--model", str(model_path), "--device", "cpu"])
+    assert res.exit_code == 0, res.output
+    assert "notice:" in res.stderr and "t.png" in res.stderr and "d.png" not in res.stderr
