@@ -415,9 +415,7 @@ class Encoder:
             target, plain = self._budget_bytes(budget, pixels, overhead)
             found = self.search.run(pixels, prio, target, plain, scorer)
             found = self._guard(found, scorer)
-        result = _result(found, carried, budget.describe(), scorer, time.perf_counter() - t0)
-        result.notices = loaded.notices
-        return result
+        return _result(found, carried, budget.describe(), scorer, time.perf_counter() - t0, loaded.notices)
 
     def _guard(self, found: SearchResult, scorer: _ShiftScorer) -> SearchResult:
         """rd: the plain JPEG instead of a pruned output that is worse where people are predicted
@@ -472,7 +470,9 @@ class Encoder:
         return found
 
 
-def _result(found: SearchResult, meta: ImageMeta, target: str, scorer: _ShiftScorer, seconds: float) -> CompressResult:
+def _result(
+    found: SearchResult, meta: ImageMeta, target: str, scorer: _ShiftScorer, seconds: float, notices: tuple[str, ...]
+) -> CompressResult:
     """The chosen encoding with `meta`'s ICC profile and EXIF inserted (what fits its component
     count: pyjpegli writes even grey as three); the baseline's bytes count the same metadata,
     so both sizes compare like for like."""
@@ -489,7 +489,7 @@ def _result(found: SearchResult, meta: ImageMeta, target: str, scorer: _ShiftSco
         predicted_shift=best.shift, predicted_wpsnr=scorer.weighted_psnr(best.data),
         quality_map=best.quality_map, baseline=baseline, target=target,
         model_evaluations=scorer.evaluations, seconds=seconds, saliency_lowres=scorer.saliency,
-        ssm_lowres=best.ssm, baseline_ssm_lowres=plain.ssm, block_weights=found.block_weights,
+        ssm_lowres=best.ssm, baseline_ssm_lowres=plain.ssm, block_weights=found.block_weights, notices=notices,
     )
 
 

@@ -194,8 +194,8 @@ class Manifest:
         """Record one event durably (fsync'ed): it must not be lost if the machine stops next."""
         if self._fd is None:
             self._fd = open_entry(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, "the batch manifest")
-            size = os.fstat(self._fd).st_size
-            if size and os.pread(self._fd, 1, size - 1) != b"\n":
+            size = os.lseek(self._fd, 0, os.SEEK_END)  # O_APPEND: writes land at the end whatever the offset
+            if size and os.lseek(self._fd, size - 1, os.SEEK_SET) >= 0 and os.read(self._fd, 1) != b"\n":
                 os.write(self._fd, b"\n")  # a line cut short by a kill stays alone on its line
         os.write(self._fd, (json.dumps(rec, sort_keys=True) + "\n").encode())
         os.fsync(self._fd)

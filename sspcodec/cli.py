@@ -52,7 +52,7 @@ def _extras(
     """--strip, --max-pixels and the reading options as `Encoder.compress` keywords, checked like
     the budget. Reading options left at their defaults are not passed, so a batch's manifest key
     (and with it what a rerun skips) is what it was before they existed."""
-    check_reading(alpha, background, frame)
+    check_reading(alpha, background, frame)  # refused here, before any work; compress reads them again
     reading = {"alpha": alpha, "background": background, "frame": frame}
     return {"strip": strip, "max_pixels": check_max_pixels(max_pixels),
             **{k: v for k, v in reading.items() if v is not None}}
@@ -149,8 +149,8 @@ def compress(
         if report:
             from .report import report_png
 
-            reading = check_reading(alpha, background, frame)
-            shown = load_image(src, max_pixels=max_pixels or DEFAULT_MAX_PIXELS, **reading).pixels
+            shown = load_image(src, max_pixels=max_pixels or DEFAULT_MAX_PIXELS,
+                               **check_reading(alpha, background, frame)).pixels
             files[report] = report_png(shown, result)
         plan.commit(files)
     _notices(list(result.notices) + ([name_notice] if name_notice else []))

@@ -36,9 +36,9 @@ _UNITS = {
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*([A-Za-z]*)\s*$")
 
 
-def _shown(text: object) -> str:
-    """The value for an error line, cut in the middle when long."""
-    r = repr(text)
+def shorten(value: object) -> str:
+    """A value for an error line: its repr, cut in the middle when long (a 400-digit number)."""
+    r = repr(value)
     return r if len(r) <= 40 else f"{r[:18]}...{r[-12:]} ({len(r)} characters)"
 
 
@@ -59,13 +59,13 @@ def parse_size(text: str | int) -> int:
         unit = m.group(2).lower() if m else None
         if not m or unit not in _UNITS:
             valid = "B, KB, KiB, MB, MiB, GB, GiB"
-            raise ValueError(f"cannot parse size {_shown(text)}: expected a number with an optional unit ({valid})")
+            raise ValueError(f"cannot parse size {shorten(text)}: expected a number with an optional unit ({valid})")
         number = float(m.group(1))  # 400 digits give inf, which round() cannot take
         if not math.isfinite(number * _UNITS[unit]):
-            raise ValueError(f"size {_shown(text)} is far too large")
+            raise ValueError(f"size {shorten(text)} is far too large")
         value = round(number * _UNITS[unit])
     if value <= 0:
-        raise ValueError(f"size must be positive, got {_shown(text)}")
+        raise ValueError(f"size must be positive, got {shorten(text)}")
     return value
 
 
@@ -76,6 +76,7 @@ __all__ = [
     "decode_jpeg",
     "parse_size",
     "read_image",
+    "shorten",
     "write_bytes_atomic",
 ]
 

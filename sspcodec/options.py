@@ -19,7 +19,7 @@ from PIL import ImageColor
 
 from sspnet.imageio import ImageReadError, image_size
 
-from .io import parse_size
+from .io import parse_size, shorten
 
 DEFAULT_QUALITY = 85
 #: A byte budget beyond a terabyte is a typo, and would overflow the encoder's integer maths.
@@ -40,27 +40,21 @@ class CompressError(ValueError):
 def _number(name: str, value: Any) -> float:
     """*value* as a finite float, or CompressError (bools and strings are not numbers here)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise CompressError(f"{name} must be a number, got {_short(value)}")
+        raise CompressError(f"{name} must be a number, got {shorten(value)}")
     try:
         x = float(value)
     except OverflowError:  # an int too large for a float (hundreds of digits)
-        raise CompressError(f"{name} is far too large: {_short(value)}") from None
+        raise CompressError(f"{name} is far too large: {shorten(value)}") from None
     if not math.isfinite(x):
         raise CompressError(f"{name} must be a finite number, got {x}")
     return x
-
-
-def _short(value: Any) -> str:
-    """A value for an error line: its repr, cut in the middle when long (a 400-digit number)."""
-    text = repr(value)
-    return text if len(text) <= 40 else f"{text[:18]}...{text[-12:]} ({len(text)} characters)"
 
 
 def check_int(name: str, value: Any, low: int, high: int | None = None) -> int:
     """A whole number in ``low..high`` (``high=None``: no upper bound); 85.0 passes, 85.5 does not."""
     x = _number(name, value)
     if x != int(x):
-        raise CompressError(f"{name} must be a whole number, got {_short(value)}")
+        raise CompressError(f"{name} must be a whole number, got {shorten(value)}")
     if x < low or (high is not None and x > high):
         span = f"in {low}..{high}" if high is not None else f">= {low}"
         raise CompressError(f"{name} must be {span}, got {int(x)}")
@@ -158,7 +152,7 @@ def check_strength(value: Any) -> float:
     """A finite number in [0, 1] (bools, strings, NaN and huge integers refused), else CompressError."""
     x = _number("strength", value)
     if not 0.0 <= x <= 1.0:
-        raise CompressError(f"strength must be a number in [0, 1], got {_short(value)}")
+        raise CompressError(f"strength must be a number in [0, 1], got {shorten(value)}")
     return x
 
 
@@ -167,7 +161,7 @@ def check_request(image: Any, *, name: str | None = None, **targets: Any) -> Bud
     size, read from its header when it is a file or bytes, within JPEG's limits. An image that
     cannot be read at all is left for the reader, whose error names the file (*name*, if given)."""
     if name is not None and not isinstance(name, str):
-        raise CompressError(f"name must be a string, got {_short(name)}")
+        raise CompressError(f"name must be a string, got {shorten(name)}")
     budget = Budget.parse(**targets)
     try:
         width, height = image_size(image, name=name)
@@ -191,14 +185,14 @@ def check_background(value: Any) -> tuple[int, int, int]:
             rgb = ImageColor.getrgb(value.strip())
         except ValueError:
             raise CompressError(
-                f"background must be a colour name, #rrggbb or r,g,b, got {_short(value)}") from None
+                f"background must be a colour name, #rrggbb or r,g,b, got {shorten(value)}") from None
         if len(rgb) == 4 and rgb[3] != 255:
-            raise CompressError(f"background must be opaque (JPEG has no alpha), got {_short(value)}")
+            raise CompressError(f"background must be opaque (JPEG has no alpha), got {shorten(value)}")
         return (int(rgb[0]), int(rgb[1]), int(rgb[2]))
     if isinstance(value, (tuple, list)) and len(value) == 3:
         r, g, b = (check_int("background", v, 0, 255) for v in value)
         return (r, g, b)
-    raise CompressError(f"background must be a colour name, #rrggbb or an (r, g, b) triple, got {_short(value)}")
+    raise CompressError(f"background must be a colour name, #rrggbb or an (r, g, b) triple, got {shorten(value)}")
 
 
 def check_reading(alpha: Any = None, background: Any = None, frame: Any = None) -> dict[str, Any]:
@@ -207,7 +201,7 @@ def check_reading(alpha: Any = None, background: Any = None, frame: Any = None) 
     *frame* of an animation or multi-page file (default 0)."""
     mode = "composite" if alpha is None else alpha
     if mode not in ("composite", "error"):
-        raise CompressError(f"alpha must be composite or error, got {_short(alpha)}")
+        raise CompressError(f"alpha must be composite or error, got {shorten(alpha)}")
     index = 0 if frame is None else check_int("frame", frame, 0, MAX_FRAME)
     return {"alpha": mode, "background": check_background(background), "frame": index}
 

@@ -110,13 +110,12 @@ class _Reading:
 @dataclass(frozen=True)
 class LoadedImage:
     """Pixels (HxWx3 uint8 RGB, upright) and every change reading made to the picture, in words:
-    transparency flattened (``composited``), a frame chosen among ``frames``, a suspicious
+    transparency flattened (``composited``), one frame chosen among ``frames``, a suspicious
     buffer. Nothing that changes what a viewer would see goes unsaid."""
 
     pixels: np.ndarray
     notices: tuple[str, ...] = ()
     composited: bool = False
-    frame: int = 0
     frames: int = 1
 
 
@@ -423,7 +422,7 @@ def load_image(
             pixels = _pil_to_rgb(_orient(im, r.name), r)
     else:
         raise TypeError(f"cannot read an image from {type(src).__name__}")
-    return LoadedImage(pixels, tuple(r.notices), r.composited, r.frame, r.frames)
+    return LoadedImage(pixels, tuple(r.notices), r.composited, r.frames)
 
 
 # --------------------------------------------------------------------------
