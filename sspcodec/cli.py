@@ -258,7 +258,8 @@ def ssm(
 ) -> None:
     """Predict where attention moves because of the distortion (SSM = (SM_d - SM_r)+)."""
     from sspnet import load_model
-    from sspnet.imageio import check_raw_map_suffix, encode_png, encode_raw_map, load_image
+    from sspnet.imageio import load_image
+    from sspnet.mapfiles import check_raw_map_suffix, encode_png, encode_raw_map
     from sspnet.visualize import overlay
 
     with one_line_errors():

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from sspnet.imageio import encode_png
+from sspnet.mapfiles import encode_png
 from sspnet.visualize import colorize, overlay, panel_grid
 
 from .api import CompressResult

@@ -240,7 +240,8 @@ def _map_names(stem: str, raw: str, shift: bool) -> dict[str, str]:
 
 def _predict_maps(net, src: Path, dst: Path | None, names: dict[str, str], max_pixels: int) -> dict[str, bytes]:
     """One image's overlays and raw maps, encoded in memory: file name -> bytes (see `_map_names`)."""
-    from .imageio import encode_png, encode_raw_map, read_image
+    from .imageio import read_image
+    from .mapfiles import encode_png, encode_raw_map
     from .visualize import overlay
 
     rgb = read_image(src, max_pixels=max_pixels)

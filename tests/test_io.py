@@ -12,6 +12,7 @@ from PIL import Image
 
 from sspcodec.io import ImageReadError, UnsafeWriteError, parse_size, read_image, write_bytes_atomic
 from sspnet import imageio as sio
+from sspnet import mapfiles, outputs
 
 
 def png_bytes(im: Image.Image, **kw) -> bytes:
@@ -200,34 +201,34 @@ def test_image_size_matches_read_image(tmp_path: Path) -> None:
 def test_map_png_round_trip_8_and_16_bit(tmp_path: Path) -> None:
     sm = np.linspace(-0.2, 1.2, 60, dtype=np.float32).reshape(6, 10)  # out of range on both ends
     for bits, top, dtype in ((16, 65535, np.uint16), (8, 255, np.uint8)):
-        levels = sio.read_map(sio.encode_map_png(sm, bits))
+        levels = mapfiles.read_map(mapfiles.encode_map_png(sm, bits))
         assert levels.dtype == dtype and levels.shape == (6, 10)
         np.testing.assert_array_equal(levels, np.rint(np.clip(sm, 0, 1) * top).astype(dtype))
-        np.testing.assert_array_equal(levels, sio.map_levels(sm, bits))
+        np.testing.assert_array_equal(levels, mapfiles.map_levels(sm, bits))
     path = tmp_path / "m.png"
-    path.write_bytes(sio.encode_map_png(sm))
-    np.testing.assert_array_equal(sio.read_map(path), sio.map_levels(sm))  # path and bytes alike
+    path.write_bytes(mapfiles.encode_map_png(sm))
+    np.testing.assert_array_equal(mapfiles.read_map(path), mapfiles.map_levels(sm))  # path and bytes alike
     with pytest.raises(ValueError, match="8 or 16"):
-        sio.map_levels(sm, 12)
+        mapfiles.map_levels(sm, 12)
 
 
 def test_read_map_accepts_grey_only(tmp_path: Path) -> None:
     g = (np.arange(60, dtype=np.uint8) * 4).reshape(6, 10)
-    grey_rgb = sio.encode_png(np.repeat(g[:, :, None], 3, axis=2))
-    np.testing.assert_array_equal(sio.read_map(grey_rgb), g)  # a grey picture saved as RGB is a map
+    grey_rgb = mapfiles.encode_png(np.repeat(g[:, :, None], 3, axis=2))
+    np.testing.assert_array_equal(mapfiles.read_map(grey_rgb), g)  # a grey picture saved as RGB is a map
     with pytest.raises(ImageReadError, match="greyscale"):
-        sio.read_map(sio.encode_png(marked_rgb()))
+        mapfiles.read_map(mapfiles.encode_png(marked_rgb()))
     with pytest.raises(ImageReadError, match="not a readable image"):
-        sio.read_map(b"garbage")
+        mapfiles.read_map(b"garbage")
     with pytest.raises(ImageReadError, match="missing.png"):
-        sio.read_map(tmp_path / "missing.png")
+        mapfiles.read_map(tmp_path / "missing.png")
 
 
 def test_encode_png_is_lossless_rgb() -> None:
     a = np.random.default_rng(0).integers(0, 256, (7, 9, 3), dtype=np.uint8)
-    np.testing.assert_array_equal(read_image(sio.encode_png(a)), a)  # channel order kept
+    np.testing.assert_array_equal(read_image(mapfiles.encode_png(a)), a)  # channel order kept
     with pytest.raises(ValueError, match="uint8"):
-        sio.encode_png(a.astype(np.float32))
+        mapfiles.encode_png(a.astype(np.float32))
 
 
 # --------------------------------------------------------------------------
@@ -249,7 +250,7 @@ def test_atomic_write_keeps_permissions(tmp_path: Path) -> None:
     assert dest.stat().st_mode & 0o777 == 0o640
     fresh = tmp_path / "fresh.jpg"
     write_bytes_atomic(fresh, b"x")
-    assert fresh.stat().st_mode & 0o777 == 0o666 & ~sio._umask()
+    assert fresh.stat().st_mode & 0o777 == 0o666 & ~outputs._umask()
 
 
 @pytest.mark.parametrize("failing", ["replace", "fsync", "write"])
@@ -384,7 +385,7 @@ def test_parse_size_error_lists_units() -> None:
 def test_special_files_are_refused_without_blocking(tmp_path: Path) -> None:
     fifo = tmp_path / "pipe.png"
     os.mkfifo(fifo)
-    for fn in (read_image, sio.image_size, sio.read_map):
+    for fn in (read_image, sio.image_size, mapfiles.read_map):
         with pytest.raises(ImageReadError, match="FIFO"):
             fn(fifo)
     with pytest.raises(ImageReadError, match="character device"):
@@ -496,7 +497,7 @@ def test_list_images_skips_the_excluded_folder(tmp_path: Path) -> None:
 
 def test_raw_map_bytes_by_suffix() -> None:
     m = np.linspace(0, 1, 12, dtype=np.float32).reshape(3, 4)
-    assert np.array_equal(np.load(io.BytesIO(sio.encode_raw_map(m, "x.npy"))), m)
-    assert np.abs(sio.read_map(sio.encode_raw_map(m, "x.PNG")) / 65535 - m).max() < 1e-4
+    assert np.array_equal(np.load(io.BytesIO(mapfiles.encode_raw_map(m, "x.npy"))), m)
+    assert np.abs(mapfiles.read_map(mapfiles.encode_raw_map(m, "x.PNG")) / 65535 - m).max() < 1e-4
     with pytest.raises(ValueError, match="not .txt"):
-        sio.check_raw_map_suffix("x.txt")
+        mapfiles.check_raw_map_suffix("x.txt")

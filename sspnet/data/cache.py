@@ -28,7 +28,8 @@ from tqdm.auto import tqdm
 
 from sspnet import maps
 from sspnet.data.fixations import EyeTrackingImage
-from sspnet.imageio import encode_map_png, map_levels, read_map, write_bytes_atomic
+from sspnet.imageio import write_bytes_atomic
+from sspnet.mapfiles import encode_map_png, map_levels, read_map
 
 __all__ = [
     "cache_key",

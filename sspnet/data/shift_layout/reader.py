@@ -42,7 +42,8 @@ import numpy as np
 
 from sspnet import maps
 from sspnet.data.fixations import DatasetError
-from sspnet.imageio import ImageReadError, image_size, read_image, read_map
+from sspnet.imageio import ImageReadError, image_size, read_image
+from sspnet.mapfiles import read_map
 
 __all__ = [
     "MANIFEST_COLUMNS",
