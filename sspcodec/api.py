@@ -24,9 +24,6 @@ import os
 import time
 import warnings
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
-from functools import cached_property
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -35,12 +32,11 @@ from PIL import Image
 from sspnet import SSPNet, load_model
 from sspnet.imageio import LoadedImage, load_image
 from sspnet.imagemeta import ImageMeta, read_meta
-from sspnet.preprocess import Box, unletterbox
 
 from .backends import get_backend
 from .backends.markers import insert_metadata, metadata_segments
 from .backends.progressive import smallest_form
-from .io import DEFAULT_MAX_PIXELS, decode_jpeg
+from .io import DEFAULT_MAX_PIXELS
 from .options import (
     Budget,
     CompressError,
@@ -53,6 +49,8 @@ from .options import (
 )
 from .quant import luma_block_shape
 from .quant.rdprune import PruneSettings, fit_quality, plain_encoder
+from .result import CompressResult, Figures, to_image_size
+from .scoring import ShiftScorer
 from .search import (
     DEFAULT_FAMILIES,
     Allocation,
@@ -62,7 +60,6 @@ from .search import (
     PlainJpeg,
     RdPruning,
     SaliencyAllocation,
-    Score,
     SearchResult,
 )
 
@@ -80,183 +77,10 @@ def check_method(method: Any) -> str:
     return method
 
 
-def to_image_size(lowres: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """A map at the model's resolution (cropped to the image) resized to the image's (h, w):
-    what `sspnet` returns for full-size maps (:func:`sspnet.preprocess.unletterbox`)."""
-    return unletterbox(lowres, Box(0, 0, *lowres.shape), shape, lowres.shape).clip(0, 1)
-
-
-def psnr_streamed(
-    reference: np.ndarray, decoded: np.ndarray, weights: np.ndarray | None = None, band: int = 1 << 20
-) -> float:
-    """`sspcodec.quality.weighted_psnr` over bands of about `band` values, so no full-size float
-    copy of a large image is ever made. `weights` is a low-resolution map covering the image
-    (e.g. the model's SM_r): each pixel takes the weight of the cell it falls in. Without
-    weights it is `sspcodec.quality.psnr`, summed exactly in integers."""
-    if reference.shape != decoded.shape:
-        raise CompressError(f"a candidate decoded to {decoded.shape}, not the image's {reference.shape}")
-    h, w = reference.shape[:2]
-    rows = max(1, band // max(1, reference[0].size))
-    # a generator: one band's difference alive at a time
-    bands = ((r, reference[r : r + rows].astype(np.int64) - decoded[r : r + rows]) for r in range(0, h, rows))
-    if weights is None:
-        mse = sum(int(np.dot(d.ravel(), d.ravel())) for _, d in bands) / reference.size
-    else:
-        wmap = np.asarray(weights, np.float64)
-        row_of = np.arange(h) * wmap.shape[0] // h  # the weight cell of each pixel row / column
-        cols = wmap[:, np.arange(w) * wmap.shape[1] // w]
-        sse = total = 0.0
-        for r, d in bands:
-            wb = cols[row_of[r : r + d.shape[0]]]
-            sse += float((wb * (d * d).reshape(d.shape[0], w, -1).mean(axis=2)).sum())
-            total += float(wb.sum())
-        mse = sse / max(total, 1e-300)
-    return float("inf") if mse <= 0 else float(10 * np.log10(255.0**2 / mse))
-
-
-def _finite(m: np.ndarray, what: str) -> np.ndarray:
-    """`m`, or CompressError when the model predicted NaN or infinity (broken weights)."""
-    if not np.isfinite(m).all():
-        raise CompressError(
-            f"the model predicted a non-finite {what} (NaN or infinity): its weights are broken; "
-            "use the packaged model or a checkpoint that `sspnet` verifies on load"
-        )
-    return m
-
-
-@dataclass
-class Figures:
-    """Size and predicted shift of one encoding; `quality` is set for plain JPEGs.
-    `predicted_wpsnr`: PSNR (dB) with each pixel's squared error weighted by the model's
-    predicted saliency of the source, i.e. quality where people are predicted to look."""
-
-    bytes: int
-    bpp: float
-    predicted_shift: float
-    quality: float | None = None
-    predicted_wpsnr: float | None = None
-
-
-@dataclass(kw_only=True)
-class CompressResult:
-    data: bytes = field(repr=False)
-    width: int
-    height: int
-    bytes: int
-    bpp: float
-    predicted_shift: float
-    # dB: PSNR weighted by the model's predicted saliency of the source (as Figures.predicted_wpsnr)
-    predicted_wpsnr: float
-    # per 8x8 luma block, libjpeg quality (rd: the pruned base's, the same in every block)
-    quality_map: np.ndarray = field(repr=False)
-    baseline: Figures  # a plain JPEG of (nearly) equal bytes, same back-end, same metadata
-    target: str  # what was asked, in words
-    model_evaluations: int
-    seconds: float
-    # The model's maps at its input resolution, cropped to the image; `saliency`, `ssm` and
-    # `baseline_ssm` are the same maps at the image's size, made on first use.
-    saliency_lowres: np.ndarray = field(repr=False)  # predicted SM_r in [0, 1]
-    ssm_lowres: np.ndarray = field(repr=False)  # predicted SSM of the output
-    baseline_ssm_lowres: np.ndarray = field(repr=False)
-    # rd: per 8x8 luma block, the weight in [0, 1] that decided which coefficients survive
-    block_weights: np.ndarray | None = field(default=None, repr=False)
-    # what reading changed in the picture, in words (transparency flattened, a frame chosen, ...);
-    # each was also issued as a ContentChangeWarning
-    notices: tuple[str, ...] = ()
-
-    @cached_property
-    def saliency(self) -> np.ndarray:
-        """Predicted SM_r of the source, HxW in [0, 1]."""
-        return to_image_size(self.saliency_lowres, (self.height, self.width))
-
-    @cached_property
-    def ssm(self) -> np.ndarray:
-        """Predicted SSM of the output, HxW in [0, 1]."""
-        return to_image_size(self.ssm_lowres, (self.height, self.width))
-
-    @cached_property
-    def baseline_ssm(self) -> np.ndarray:
-        """Predicted SSM of the plain JPEG, HxW in [0, 1]."""
-        return to_image_size(self.baseline_ssm_lowres, (self.height, self.width))
-
-    @property
-    def shift_reduction(self) -> float:
-        """1 - shift / plain-JPEG shift (0.3 = 30% less predicted attention shift)."""
-        b = self.baseline.predicted_shift
-        return 1.0 - self.predicted_shift / b if b > 0 else 0.0
-
-    @property
-    def predicted_gain_db(self) -> float:
-        """predicted_wpsnr minus the plain JPEG's: the dB gained where people are predicted to look.
-        Unlike the mean predicted shift (noise-level between encodings of equal bytes), this ranks
-        encodings as real fixations do (docs/BENCHMARKS.md, benchmarks/shift_rank.py)."""
-        b = self.baseline.predicted_wpsnr
-        if b is None:
-            return float("nan")
-        return 0.0 if b == self.predicted_wpsnr else self.predicted_wpsnr - b  # inf - inf: identical
-
-    def summary(self) -> dict[str, Any]:
-        """JSON-ready figures (no arrays)."""
-        return {
-            "width": self.width, "height": self.height, "bytes": self.bytes, "bpp": round(self.bpp, 4),
-            "predicted_shift": self.predicted_shift, "predicted_wpsnr_db": _json_db(self.predicted_wpsnr),
-            "predicted_gain_db": _json_db(self.predicted_gain_db), "quality_min": float(self.quality_map.min()),
-            "quality_max": float(self.quality_map.max()), "target": self.target,
-            "baseline": asdict(self.baseline), "shift_reduction": round(self.shift_reduction, 4),
-            "model_evaluations": self.model_evaluations, "seconds": round(self.seconds, 3),
-            "notices": list(self.notices),
-        }
-
-    def save(self, path: str | os.PathLike) -> Path:
-        from .io import write_bytes_atomic
-
-        return write_bytes_atomic(path, self.data)
-
-
-def _json_db(x: float) -> float | None:
-    """dB for JSON: rounded, None where infinite (a lossless encoding) or undefined."""
-    return round(float(x), 3) if np.isfinite(x) else None
-
-
 class ContentChangeWarning(UserWarning):
     """Reading the source changed what a viewer would see (transparency flattened onto a
     background, one frame of several, a 16-bit array of 8-bit values); also in
     `CompressResult.notices`. The CLI prints these as ``notice:`` lines."""
-
-
-class _ShiftScorer:
-    """Predicted SSM (at the model's resolution) and PSNR of encodings of one image, counting
-    model evaluations. SM_r is computed once here; each encoding then costs one pass of the
-    distorted side. Encodings are a stream: each is decoded, measured and shrunk to the model's
-    canvas before the next is decoded, so one full-size decode is alive at a time."""
-
-    def __init__(self, model: SSPNet, rgb: np.ndarray, batch_size: int):
-        self.model, self.rgb, self.batch_size = model, rgb, batch_size
-        self.cache = model.prepare(rgb)
-        self.saliency = _finite(self.cache.saliency_crop(), "saliency")  # SM_r, model resolution
-        self.evaluations = self.cache.passes  # SM_r and its other test-time views
-        self._wpsnr: dict[bytes, float] = {}
-
-    def __call__(self, datas: Sequence[bytes]) -> list[Score]:
-        self.evaluations += len(datas)
-        scores: list[Score] = []
-        for i in range(0, len(datas), self.batch_size):
-            canvases, psnrs = [], []
-            for data in datas[i : i + self.batch_size]:
-                pixels = decode_jpeg(data)
-                psnrs.append(psnr_streamed(self.rgb, pixels))
-                canvases.append(self.model.to_canvas(pixels))
-                del pixels  # before the next decode
-            ssms = self.model.shift_on_canvases(self.cache, canvases)
-            scores += [Score(_finite(m, "shift map"), p) for m, p in zip(ssms, psnrs)]
-        return scores
-
-    def weighted_psnr(self, data: bytes) -> float:
-        """PSNR of one encoding weighted by the predicted SM_r (no model evaluation: one decode,
-        remembered per encoding, so the guard and the result share it)."""
-        if data not in self._wpsnr:
-            self._wpsnr[data] = psnr_streamed(self.rgb, decode_jpeg(data), self.saliency)
-        return self._wpsnr[data]
 
 
 class Encoder:
@@ -404,7 +228,7 @@ class Encoder:
         pixels = np.ascontiguousarray(rgb[:, :, 0]) if meta.greyscale else rgb
         carried = meta.stripped() if strip else meta
         overhead = sum(map(len, metadata_segments(carried.icc_profile, carried.exif, 1 if meta.greyscale else 3)))
-        scorer = _ShiftScorer(self.model, rgb, self.batch_size)
+        scorer = ShiftScorer(self.model, rgb, self.batch_size)
         allocation = self.allocation if priority is None else GivenMapAllocation(priority)
         # the search wants block priorities; RD pruning takes block means of a pixel map itself
         grid = rgb.shape[:2] if self.method == "rd" else luma_block_shape(*rgb.shape[:2])
@@ -417,7 +241,7 @@ class Encoder:
             found = self._guard(found, scorer)
         return _result(found, carried, budget.describe(), scorer, time.perf_counter() - t0, loaded.notices)
 
-    def _guard(self, found: SearchResult, scorer: _ShiftScorer) -> SearchResult:
+    def _guard(self, found: SearchResult, scorer: ShiftScorer) -> SearchResult:
         """rd: the plain JPEG instead of a pruned output that is worse where people are predicted
         to look (saliency-weighted PSNR below the plain one's, which has at least as many bytes).
         Happens on very smooth images (e.g. upscaled ones), where the finer base buys little."""
@@ -450,7 +274,7 @@ class Encoder:
             raise CompressError(f"{exc}, and {carried}") from None
 
     def _min_bytes(
-        self, pixels: np.ndarray, prio: np.ndarray | None, max_shift: float, scorer: _ShiftScorer
+        self, pixels: np.ndarray, prio: np.ndarray | None, max_shift: float, scorer: ShiftScorer
     ) -> SearchResult:
         """Fewest bytes with predicted shift <= max_shift: bisection over plain-quality budgets,
         each encoded by the method (the search quickly: the first three families, no refinement)."""
@@ -471,7 +295,7 @@ class Encoder:
 
 
 def _result(
-    found: SearchResult, meta: ImageMeta, target: str, scorer: _ShiftScorer, seconds: float, notices: tuple[str, ...]
+    found: SearchResult, meta: ImageMeta, target: str, scorer: ShiftScorer, seconds: float, notices: tuple[str, ...]
 ) -> CompressResult:
     """The chosen encoding with `meta`'s ICC profile and EXIF inserted (what fits its component
     count: pyjpegli writes even grey as three); the baseline's bytes count the same metadata,

@@ -150,7 +150,7 @@ def test_rd_never_returns_an_output_worse_where_people_are_predicted_to_look():
 
 
 def test_psnr_streamed_matches_weighted_psnr():
-    from sspcodec.api import psnr_streamed
+    from sspcodec.scoring import psnr_streamed
 
     rng = np.random.default_rng(0)
     a = rng.integers(0, 256, (97, 131, 3), dtype=np.uint8)
