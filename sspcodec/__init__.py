@@ -5,16 +5,9 @@ Layout: :mod:`.backends` (all libjpeg I/O: pixels and DCT coefficients), :mod:`.
 (allocation strategies, RD pruning as the default method, the candidate search), :mod:`.api`
 (wires the model, allocation, method and I/O).
 """
+from .allocation import CentreBiasAllocation, GivenMapAllocation, PlainAllocation, SaliencyAllocation
 from .api import Budget, CompressError, CompressResult, ContentChangeWarning, Encoder, Figures, compress
-from .search import (
-    CandidateFamily,
-    CandidateSearch,
-    CentreBiasAllocation,
-    GivenMapAllocation,
-    PlainAllocation,
-    RdPruning,
-    SaliencyAllocation,
-)
+from .search import CandidateFamily, CandidateSearch, RdPruning
 
 __all__ = [
     "Budget",

@@ -2,7 +2,7 @@
 
 Wiring only: read -> the model's SM_r of the pristine image, once (it is all a shift prediction
 needs from the pristine side) -> the budget (:class:`Budget`) -> a priority map (an
-:class:`~sspcodec.search.Allocation`) -> the method at the budget's bytes -> one JPEG, with the
+:class:`~sspcodec.allocation.Allocation`) -> the method at the budget's bytes -> one JPEG, with the
 source's ICC profile and EXIF (orientation 1) unless `strip`, greyscale if the source is.
 
 Methods: ``"rd"`` (the default; :class:`~sspcodec.search.RdPruning`): saliency-weighted RD pruning
@@ -33,6 +33,7 @@ from sspnet import SSPNet, load_model
 from sspnet.imageio import LoadedImage, load_image
 from sspnet.imagemeta import ImageMeta, read_meta
 
+from .allocation import Allocation, GivenMapAllocation, SaliencyAllocation
 from .backends import get_backend
 from .backends.markers import insert_metadata, metadata_segments
 from .backends.progressive import smallest_form
@@ -51,17 +52,7 @@ from .quant import luma_block_shape
 from .quant.rdprune import PruneSettings, fit_quality, plain_encoder
 from .result import CompressResult, Figures, to_image_size
 from .scoring import ShiftScorer
-from .search import (
-    DEFAULT_FAMILIES,
-    Allocation,
-    CandidateFamily,
-    CandidateSearch,
-    GivenMapAllocation,
-    PlainJpeg,
-    RdPruning,
-    SaliencyAllocation,
-    SearchResult,
-)
+from .search import DEFAULT_FAMILIES, CandidateFamily, CandidateSearch, PlainJpeg, RdPruning, SearchResult
 
 ImageInput = str | os.PathLike | bytes | np.ndarray | Image.Image
 

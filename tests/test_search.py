@@ -7,18 +7,20 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
-from sspcodec.backends import get_backend
-from sspcodec.search import (
-    DEFAULT_FAMILIES,
+from sspcodec.allocation import (
     Allocation,
-    CandidateSearch,
     CentreBiasAllocation,
     GivenMapAllocation,
     PlainAllocation,
-    PlainJpeg,
     SaliencyAllocation,
-    Score,
     block_priority,
+)
+from sspcodec.backends import get_backend
+from sspcodec.search import (
+    DEFAULT_FAMILIES,
+    CandidateSearch,
+    PlainJpeg,
+    Score,
     fit_to_bytes,
     quality_map,
     refine_priority,
