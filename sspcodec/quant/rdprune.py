@@ -46,44 +46,31 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, NamedTuple
+from typing import Any
 
-import cv2
 import numpy as np
 
 from ..backends import as_encoder_input, get_backend
 from ..backends.dct import DctJpeg, read_dct
 from ..backends.progressive import smallest_form
-from .qmaps import luma_to_chroma_grid
+from .settings import (
+    DEFAULT_CHROMA_GAIN,
+    DEFAULT_FLOOR,
+    DEFAULT_LOW_FLOOR,
+    DEFAULT_LOW_MIN_FREQ,
+    DEFAULT_MIN_FREQ,
+    DEFAULT_STEP_RATIO,
+    STRENGTH_KNEE,
+    PruneSettings,
+    Schedule,
+    check_refinement,
+    strength_schedule,
+)
+from .weights import block_levels, block_weights, plane_weights
 
 DEFAULT_BASE = "jpegli"
-#: the pruned base's mean luma step / the plain fit's at strength 1. Chosen with floor and
-#: chroma_gain on 12 validation images (never the benchmark's test images) at the jpegli q70 and
-#: q85 budgets, among 0.75 / 0.70 / 0.65: 0.65 exceeded 5 SSIMULACRA2 points of global cost.
-DEFAULT_STEP_RATIO = 0.70
-#: the weight of blocks nobody looks at; 0.03 since the fifth model revision (distilled, smoother
-#: maps): on the same validation grid it costs what 0.05 cost with the fourth revision's maps
-#: (4.45 / 3.83 SSIMULACRA2 points at q70 / q85) for +0.05 dB more where people look.
-DEFAULT_FLOOR = 0.03
-#: the weight floor as strength approaches 0, and the strength from which the floor is ``floor``
-#: and the refinement grows instead (:func:`strength_schedule`). Chosen on the same validation
-#: images from a ratio x floor grid at the q70 and q85 budgets, driven by the model and by a
-#: centre Gaussian (docs/BENCHMARKS.md, "The strength knob").
-DEFAULT_LOW_FLOOR = 0.30
-STRENGTH_KNEE = 0.5
-#: below the knee, frequencies with row + col < this are never pruned either (one more
-#: anti-diagonal than ``min_freq`` 3): on validation it kept +0.36 dB where people look at 1.22
-#: SSIMULACRA2 points (q85, floor 0.3) where min_freq 3 cost 1.55 points for +0.54, and the centre
-#: Gaussian gained nothing with it, so the model's lead held while the knob reached lower losses.
-DEFAULT_LOW_MIN_FREQ = 4
-#: a chroma coefficient's weight per luma block its block covers (4 with 4:2:0): its error is
-#: spread over that many pixels, shrunk by the RGB conversion and the decoder's smooth upsampling.
-#: 0.55 (x4 = 2.2) chosen on validation among x4 = 1 (the first version), 2.2, 4.4 and never pruning
-#: chroma: +0.13-0.15 dB human-weighted PSNR at the same SSIMULACRA2 as 1.
-DEFAULT_CHROMA_GAIN = 0.55
-DEFAULT_MIN_FREQ = 3
 DEFAULT_TOLERANCE = 0.01
 #: lambda's bisection range (weighted squared error per bit); below LAMBDA_LO nothing with a
 #: weight >= 0.05 is zeroed, above LAMBDA_HI everything eligible of amplitude < ~4000 is.
@@ -119,69 +106,6 @@ class PrunedJpeg:
     weights: np.ndarray | None = field(default=None, repr=False, compare=False)  # luma block weights, if pruned
 
 
-def check_refinement(ratio: float, strength: float) -> None:
-    """ValueError unless *ratio* is in (0, 1] and *strength* in [0, 1]."""
-    if not 0.0 <= strength <= 1.0:
-        raise ValueError(f"strength must be in [0, 1], got {strength}")
-    if not 0.0 < ratio <= 1.0:
-        raise ValueError(f"ratio must be in (0, 1], got {ratio}")
-
-
-class Schedule(NamedTuple):
-    """Where a strength puts the pruning: base steps ``ratio ** exponent`` times the plain fit's,
-    weight floor, and the lowest frequency (row + col) that may be pruned."""
-
-    exponent: float
-    floor: float
-    min_freq: int
-
-
-def strength_schedule(
-    strength: float,
-    floor: float = DEFAULT_FLOOR,
-    low_floor: float = DEFAULT_LOW_FLOOR,
-    min_freq: int = DEFAULT_MIN_FREQ,
-    low_min_freq: int = DEFAULT_LOW_MIN_FREQ,
-) -> Schedule:
-    """The :class:`Schedule` at *strength*. Strength 0: exponent 0, nothing pruned. Below
-    ``STRENGTH_KNEE`` the exponent is the knee's, the floor falls linearly from
-    ``max(low_floor, floor)`` to *floor*, and frequencies below ``max(low_min_freq, min_freq)``
-    are kept; from the knee on, the exponent is *strength* itself at *floor* and *min_freq*."""
-    check_refinement(1.0, strength)
-    for name, v in (("floor", floor), ("low_floor", low_floor)):
-        if not 0.0 <= v <= 1.0:
-            raise ValueError(f"{name} must be in [0, 1], got {v}")
-    if strength == 0.0 or strength >= STRENGTH_KNEE:
-        return Schedule(float(strength), floor, int(min_freq))
-    start = max(low_floor, floor)
-    return Schedule(STRENGTH_KNEE, start + (floor - start) * strength / STRENGTH_KNEE,
-                    max(int(low_min_freq), int(min_freq)))
-
-
-@dataclass(frozen=True)
-class PruneSettings:
-    """The pruning's knobs besides the image, its map and the budget, validated once: the keyword
-    arguments of :func:`prune_to_budget` (:meth:`options`). One place for their defaults, so the
-    encoder's method (:class:`sspcodec.search.RdPruning`) and the benchmark codec
-    (:class:`sspcodec.codecs.PrunedCodec`) cannot drift apart."""
-
-    strength: float = 1.0
-    ratio: float = DEFAULT_STEP_RATIO
-    floor: float = DEFAULT_FLOOR
-    low_floor: float = DEFAULT_LOW_FLOOR
-    min_freq: int = DEFAULT_MIN_FREQ
-    low_min_freq: int = DEFAULT_LOW_MIN_FREQ
-    chroma_gain: float = DEFAULT_CHROMA_GAIN
-
-    def __post_init__(self) -> None:
-        check_refinement(self.ratio, self.strength)
-        strength_schedule(self.strength, self.floor, self.low_floor, self.min_freq, self.low_min_freq)
-
-    def options(self) -> dict[str, Any]:
-        """These settings as keyword arguments of :func:`prune_to_budget`."""
-        return asdict(self)
-
-
 @lru_cache(maxsize=1024)
 def quant_step(base: str, quality: int) -> float:
     """Mean luma quantiser step of the *base* encoder's table at *quality*. The tables of
@@ -203,62 +127,6 @@ def finer_quality(
         if step_of(q) <= target * (1.0 + 1e-6):
             return q
     return max(int(plain_quality), top)
-
-
-def _block_mean(a: np.ndarray, grid: tuple[int, int], size: tuple[int, int]) -> np.ndarray:
-    """Mean of each size[0] x size[1] cell of *a* on *grid* (edges padded by replication)."""
-    return luma_to_chroma_grid(a, grid, size, reduce="mean")
-
-
-def block_levels(m: np.ndarray, image_hw: tuple[int, int], grid: tuple[int, int]) -> np.ndarray | None:
-    """Block means of the non-negative map *m* on *grid*, divided by their maximum (so in
-    [0, 1]); *m* is resampled to the image first if its size differs. None for an all-zero map."""
-    p = np.asarray(m, dtype=np.float32)
-    if p.ndim != 2 or p.size == 0 or not np.all(np.isfinite(p)):
-        raise ValueError(f"priority must be a finite 2-D map, got shape {p.shape}")
-    h, w = int(image_hw[0]), int(image_hw[1])
-    if p.shape != (h, w):
-        shrink = p.shape[0] >= h and p.shape[1] >= w
-        p = cv2.resize(p, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR).reshape(h, w)
-    s = _block_mean(np.clip(p, 0.0, None).astype(np.float64), grid, (8, 8))
-    peak = float(s.max())
-    return s / peak if peak > 0 else None
-
-
-def block_weights(
-    priority: np.ndarray,
-    image_hw: tuple[int, int],
-    grid: tuple[int, int],
-    floor: float,
-    raise_with: np.ndarray | None = None,
-    raise_mix: float = 1.0,
-) -> np.ndarray:
-    """Per luma block weight ``floor + (1 - floor) * s_b`` on *grid* (MCU padding included).
-
-    *priority* is any non-negative map (resampled to the image if its size differs); s_b is its
-    block level (:func:`block_levels`), so the most important block weighs 1 and a map of zeros
-    (or a constant map) gives uniform weights. *raise_with* (e.g. the predicted SSM of a plain
-    encoding: where distortion would pull attention) only raises levels:
-    ``s_b = max(s_b, raise_mix * r_b)`` with r_b its own block level.
-    """
-    s = block_levels(priority, image_hw, grid)
-    if s is None:
-        s = np.ones(tuple(grid), np.float64)
-    r = None if raise_with is None or raise_mix <= 0 else block_levels(raise_with, image_hw, grid)
-    if r is not None:
-        s = np.maximum(s, raise_mix * r)
-    return floor + (1.0 - floor) * s
-
-
-def plane_weights(dct: DctJpeg, luma_weights: np.ndarray, chroma_gain: float = DEFAULT_CHROMA_GAIN) -> list[np.ndarray]:
-    """Weights of every plane's blocks: luma as given, chroma the mean of the luma blocks each
-    chroma block covers (its sampling factor) times *chroma_gain* per covered luma block: one
-    chroma coefficient's error lands on that many luma blocks' pixels (4 with 4:2:0)."""
-    out = [np.asarray(luma_weights, dtype=np.float64)]
-    area = dct.chroma_factor[0] * dct.chroma_factor[1]
-    for plane in dct.planes[1:]:
-        out.append(_block_mean(out[0], plane.coeffs.shape[:2], dct.chroma_factor) * (chroma_gain * area))
-    return out
 
 
 def frequency_mask(min_freq: int) -> np.ndarray:
