@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from sspnet.cli import OneLineUsageGroup, one_line_errors
+from sspnet.errors import OneLineUsageGroup, one_line_errors
 from sspnet.imageio import OutputPlan, image_size
 
 from .options import (

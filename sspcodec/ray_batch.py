@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from sspnet.cli import error_text
+from sspnet.errors import error_text
 from sspnet.imageio import IMAGE_SUFFIXES
 
 from .batch import (

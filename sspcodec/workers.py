@@ -19,7 +19,7 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Protocol
 
-from sspnet.cli import error_text
+from sspnet.errors import error_text
 
 
 class Pool(Protocol):

@@ -301,7 +301,7 @@ def test_one_line_errors_lets_exits_through_and_maps_codes():
     """The pattern behind "error: 2": an Exit raised inside the guarded block is not a failure."""
     import typer
 
-    from sspnet.cli import fail, one_line_errors
+    from sspnet.errors import fail, one_line_errors
 
     demo = typer.Typer()
 
