@@ -62,7 +62,7 @@ from PIL import Image
 
 from sspcodec.codecs import Codec, JpegliCodec, PrunedCodec, SspcodecCodec, fixed_priority, get_codec
 from sspcodec.quality import psnr, ssimulacra2_score, weighted_psnr
-from sspcodec.quant.rdprune import PruneSettings
+from sspcodec.quant.settings import PruneSettings
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 PEERS = ("turbo", "mozjpeg", "jpegli")

@@ -25,7 +25,7 @@ from scipy.stats import spearmanr
 
 from sspcodec.codecs import PrunedCodec, fixed_priority
 from sspcodec.quality import weighted_mse, weighted_psnr
-from sspcodec.quant.rdprune import PruneSettings
+from sspcodec.quant.settings import PruneSettings
 from sspnet.zoo import load_model
 
 SCORES = {

@@ -49,7 +49,8 @@ from .options import (
     check_strength,
 )
 from .quant import luma_block_shape
-from .quant.rdprune import PruneSettings, fit_quality, plain_encoder
+from .quant.rdprune import fit_quality, plain_encoder
+from .quant.settings import PruneSettings
 from .result import CompressResult, Figures, to_image_size
 from .scoring import ShiftScorer
 from .search import DEFAULT_FAMILIES, CandidateFamily, CandidateSearch, PlainJpeg, RdPruning, SearchResult

@@ -37,7 +37,8 @@ import numpy as np
 from PIL import Image
 
 from .backends import get_backend
-from .quant.rdprune import PruneSettings, fit_quality, plain_encoder, prune_to_budget
+from .quant.rdprune import fit_quality, plain_encoder, prune_to_budget
+from .quant.settings import PruneSettings
 
 #: rgb -> HxW priority map (where quality matters) for the codecs that reallocate bytes.
 PriorityFn = Callable[[np.ndarray], np.ndarray]

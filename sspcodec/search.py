@@ -30,7 +30,8 @@ import numpy as np
 from .allocation import block_priority
 from .backends import Backend
 from .quant import CoefficientImage, luma_block_shape, prefilter_image
-from .quant.rdprune import PruneSettings, prune_to_budget
+from .quant.rdprune import prune_to_budget
+from .quant.settings import PruneSettings
 
 #: Lowest background quality a candidate may fall to (or the plain quality, if that is lower).
 MIN_QUALITY = 20
@@ -337,7 +338,7 @@ class RdPruning:
     """Saliency-weighted RD pruning of a *base* JPEG finer than the plain fit, at the budget
     (:func:`sspcodec.quant.rdprune.prune_to_budget` with *settings*; how strength sets the
     refinement, the weight floor and the protected low frequencies:
-    :func:`~sspcodec.quant.rdprune.strength_schedule`).
+    :func:`~sspcodec.quant.settings.strength_schedule`).
 
     Block weights come from the allocation's priority map, raised by the predicted SSM of the
     plain JPEG where that encoding would pull attention (``shift_mix`` > 0; that SSM is scored

@@ -25,7 +25,7 @@ from sspcodec.codecs import (
     frame_type,
     get_codec,
 )
-from sspcodec.quant.rdprune import PruneSettings
+from sspcodec.quant.settings import PruneSettings
 
 try:
     import pyjpegli  # noqa: F401

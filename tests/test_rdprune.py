@@ -11,23 +11,27 @@ from PIL import Image
 
 from sspcodec.backends import get_backend, read_dct
 from sspcodec.quant.rdprune import (
-    DEFAULT_CHROMA_GAIN,
-    PruneSettings,
     base_dct,
-    block_weights,
-    check_refinement,
     encode_pruned,
     finer_quality,
     fit_lambda,
     fit_quality,
     frequency_mask,
     plain_encoder,
-    plane_weights,
     prune,
     prune_to_budget,
     quant_step,
     rd_scores,
+)
+from sspcodec.quant.settings import (
+    DEFAULT_CHROMA_GAIN,
+    PruneSettings,
+    check_refinement,
     strength_schedule,
+)
+from sspcodec.quant.weights import (
+    block_weights,
+    plane_weights,
 )
 
 try:

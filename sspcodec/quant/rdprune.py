@@ -62,13 +62,10 @@ from .settings import (
     DEFAULT_LOW_MIN_FREQ,
     DEFAULT_MIN_FREQ,
     DEFAULT_STEP_RATIO,
-    STRENGTH_KNEE,
-    PruneSettings,
-    Schedule,
     check_refinement,
     strength_schedule,
 )
-from .weights import block_levels, block_weights, plane_weights
+from .weights import block_weights, plane_weights
 
 DEFAULT_BASE = "jpegli"
 DEFAULT_TOLERANCE = 0.01
@@ -356,33 +353,19 @@ def encode_pruned(rgb: np.ndarray, priority: np.ndarray, target_bytes: int, **op
 
 __all__ = [
     "DEFAULT_BASE",
-    "DEFAULT_CHROMA_GAIN",
-    "DEFAULT_FLOOR",
-    "DEFAULT_LOW_FLOOR",
-    "DEFAULT_LOW_MIN_FREQ",
-    "DEFAULT_MIN_FREQ",
-    "DEFAULT_STEP_RATIO",
-    "STRENGTH_KNEE",
     "LambdaFit",
-    "PruneSettings",
     "PrunedJpeg",
-    "Schedule",
     "base_dct",
-    "block_levels",
-    "block_weights",
     "break_ties",
-    "check_refinement",
     "encode_pruned",
     "finer_quality",
     "fit_lambda",
     "fit_quality",
     "frequency_mask",
     "plain_encoder",
-    "plane_weights",
     "prune",
     "prune_planes",
     "prune_to_budget",
     "quant_step",
     "rd_scores",
-    "strength_schedule",
 ]
