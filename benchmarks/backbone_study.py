@@ -58,14 +58,14 @@ def best_epoch(run_dir: Path) -> tuple[float, int] | None:
 
 
 def params_m(config: str) -> float:
-    from sspnet.model import build_model, count_parameters
+    from sspnet.net.model import build_model, count_parameters
 
     return count_parameters(build_model(config, pretrained_backbone=False)) / 1e6
 
 
 def table(out: Path, configs: list[str], fs: dict[str, dict]) -> tuple[str, dict]:
     """Markdown table of every finished (config, fold) and the same numbers as a dict."""
-    from sspnet.configs import get_config
+    from sspnet.net.configs import get_config
 
     names = list(fs)
     head = ["config", "backbone", "params M"]
@@ -133,8 +133,8 @@ def main() -> None:
     args = ap.parse_args()
     if len(args.data) != 2:
         ap.error("give exactly two --data sets")
-    from sspnet.configs import CONFIGS
-    from sspnet.experiments import read_saliency_items
+    from sspnet.net.configs import CONFIGS
+    from sspnet.training.experiments import read_saliency_items
 
     unknown = [c for c in args.configs if c not in CONFIGS]
     if unknown:

@@ -29,8 +29,8 @@ from bench_model import build, images, median_ms
 from torch.utils.flop_counter import FlopCounterMode
 
 import sspnet
-from sspnet.backbones import build_backbone
-from sspnet.model import count_parameters
+from sspnet.net.backbones import build_backbone
+from sspnet.net.model import count_parameters
 
 CONFIGS = ("default", "default-effl0", "default-effl1", "default-effl2")
 

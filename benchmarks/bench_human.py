@@ -44,7 +44,7 @@ def main() -> None:
     from sspcodec.quality import ssimulacra2_score, weighted_psnr
     from sspnet.baselines import CenterBias
     from sspnet.data import get_saliency_map
-    from sspnet.experiments import read_saliency_items, split_holdout
+    from sspnet.training.experiments import read_saliency_items, split_holdout
 
     print(f"machine: {platform.machine()}; model {args.model}; budget = plain q{args.quality} bytes")
     items = read_saliency_items(args.data)

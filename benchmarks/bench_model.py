@@ -38,8 +38,8 @@ import torch
 import torch.nn.functional as F
 
 import sspnet
-from sspnet.backbones import build_backbone
-from sspnet.model import count_parameters
+from sspnet.net.backbones import build_backbone
+from sspnet.net.model import count_parameters
 
 TARGET_PARAMS_M = 15.0
 TARGET_MS = 60.0

@@ -111,8 +111,8 @@ def held_out_images(roots: Sequence[Path], limit: int, part: str = "test") -> tu
     split. *part*: "test" (the benchmark's images) or "val" (the split's validation images, for
     choosing settings without looking at the test images)."""
     from sspnet.baselines import CenterBias
-    from sspnet.experiments import read_saliency_items, split_holdout
     from sspnet.maps import saliency_map
+    from sspnet.training.experiments import read_saliency_items, split_holdout
 
     items = read_saliency_items(list(roots))
     train, val, test = split_holdout(items, 0.2, 0.1, 0)

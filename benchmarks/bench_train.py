@@ -3,10 +3,10 @@
 Measured in one process, on one model config:
 
 - forward only      model.saliency() without gradients, eval mode: the baseline (ratio 1.00)
-- train             forward + backward + Adam step (the body of `sspnet.train.fit`), with
+- train             forward + backward + Adam step (the body of `sspnet.training.train.fit`), with
                     the stem trainable (`--freeze-stem off`) and/or frozen (`on`)
 - data loading      SaliencyDataset through a DataLoader (letterbox, cached eq. 1 maps)
-- validation loss   `sspnet.train.validation_loss` (data + forward + loss), as run after each epoch
+- validation loss   `sspnet.training.train.validation_loss` (data + forward + loss), as run after each epoch
 - evaluation        `sspnet.evaluate.evaluate_saliency` (data + forward + all metrics)
 
 Model timings use a few preloaded batches, cycled, after `--warmup` untimed steps, so they
@@ -29,13 +29,13 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 
-from sspnet.configs import get_config
 from sspnet.data import SaliencyDataset
 from sspnet.device import autocast
 from sspnet.evaluate import evaluate_saliency
-from sspnet.experiments import read_saliency_items
-from sspnet.model import build_model, resolve_device
-from sspnet.train import _loss, validation_loss
+from sspnet.net.configs import get_config
+from sspnet.net.model import build_model, resolve_device
+from sspnet.training.experiments import read_saliency_items
+from sspnet.training.train import _loss, validation_loss
 
 DATASETS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
 DEFAULT_DATA = [DATASETS / "osie", DATASETS / "eyecrowd"]

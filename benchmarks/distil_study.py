@@ -35,7 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sspnet.experiments import read_saliency_items  # noqa: E402
+from sspnet.training.experiments import read_saliency_items  # noqa: E402
 
 SHIPPED = ["--epochs", "10", "--lr", "1e-4", "--lr-step", "5", "--batch-size", "8", "--patience", "3",
            "--freeze-stem", "--grey-prob", "0.2"]

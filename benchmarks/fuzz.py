@@ -223,8 +223,8 @@ class Outcome:
 
 
 def project_errors() -> tuple[type[BaseException], ...]:
-    from sspcodec.io import ImageReadError, UnsafeWriteError
     from sspcodec.options import CompressError
+    from sspcodec.sizes import ImageReadError, UnsafeWriteError
     from sspnet.zoo import WeightsError
 
     return (ImageReadError, CompressError, WeightsError, UnsafeWriteError, IsADirectoryError)
@@ -299,8 +299,8 @@ def run_case(
 ) -> Outcome:
     """Read and encode one input, then write it into OUT under `folder` past `output`'s obstacle;
     `scratch` is the process's private temporary folder (empty before, and must be empty after)."""
-    from sspcodec.io import read_image, write_bytes_atomic
-    from sspnet.imagemeta import read_meta
+    from sspcodec.metadata import read_meta
+    from sspcodec.sizes import read_image, write_bytes_atomic
 
     allowed = project_errors()
     out_dir, outside = place_obstacle(folder, output.obstacle)
@@ -340,7 +340,7 @@ def run_case(
 def tiny_model(path: Path) -> Path:
     """A random-weight `default`-architecture checkpoint at a 48x64 input (fast on a CPU)."""
     from sspnet import build_model, save_checkpoint
-    from sspnet.configs import CONFIGS
+    from sspnet.net.configs import CONFIGS
 
     save_checkpoint(build_model(replace(CONFIGS["default"], input_size=(48, 64))), path)
     return path

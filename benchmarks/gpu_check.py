@@ -198,7 +198,7 @@ def cmd_synth_data(args: argparse.Namespace) -> int:
 
 
 def cmd_has_weights(_args: argparse.Namespace) -> int:
-    from sspnet.backbones import build_backbone
+    from sspnet.net.backbones import build_backbone
 
     try:
         build_backbone("mobilenet_v2", pretrained=True)

@@ -41,7 +41,7 @@ import numpy as np
 from PIL import Image
 
 from sspcodec.batch import SCRATCH_NAME
-from sspnet.imageio import TEMP_SUFFIX
+from sspnet.files.images import TEMP_SUFFIX
 
 ORPHAN_S = 60.0
 
@@ -59,7 +59,7 @@ def make_inputs(folder: Path, n: int, seed: int) -> None:
 
 def tiny_model(path: Path) -> str:
     from sspnet import build_model, save_checkpoint
-    from sspnet.configs import CONFIGS
+    from sspnet.net.configs import CONFIGS
 
     save_checkpoint(build_model(replace(CONFIGS["default"], input_size=(64, 96))), path)
     return str(path)

@@ -6,7 +6,7 @@ design (output blur, flip averaging, centre prior with a gate reading the map or
 fitted on the validation or the training images) is then fitted on the training side only and
 scored on the left-out set. The design with the best mean CC over both directions is the one to
 ship; KLD and SIM are printed next to it, with a centre Gaussian fitted on the training maps.
-The log-density centre bias (`sspnet.prior.centre_weighting`, the map times a broad Gaussian) is
+The log-density centre bias (`sspnet.net.prior.centre_weighting`, the map times a broad Gaussian) is
 scored at every sigma of CENTRE_SIGMAS; `--grey` shows every image in greyscale (a probe of
 photos without colour), `--quick` skips the additive prior's fits (no training-set maps; the
 centre Gaussian is then fitted on the validation maps).
@@ -22,11 +22,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from sspnet import priorfit
 from sspnet.baselines import CenterBias
 from sspnet.data import GreyscaleView, SaliencyDataset
-from sspnet.experiments import _key, read_saliency_items
-from sspnet.prior import centre_weighting
+from sspnet.net.prior import centre_weighting
+from sspnet.training import priorfit
+from sspnet.training.experiments import _key, read_saliency_items
 from sspnet.zoo import load_model
 
 BLURS = (0.0, 2.0, 4.0, 6.0, 8.0, 12.0)
@@ -101,7 +101,7 @@ def _pooled(parts: list[priorfit.Collected]) -> priorfit.Collected:
 
 def priorfit_alpha(c: priorfit.Collected, blur: float, prior, flip: bool) -> float:
     """Mean mixing weight the gate gives the left-out images (how much prior they get)."""
-    from sspnet.prior import box_mask
+    from sspnet.net.prior import box_mask
 
     sm = priorfit.predict(c, blur, None, flip)  # the network's maps before the prior
     mask = box_mask(c.boxes, len(c.names), tuple(sm.shape[-2:]), sm.device)

@@ -37,10 +37,10 @@ from sspnet import maps, metrics
 from sspnet.baselines import CenterBias
 from sspnet.data import get_saliency_map
 from sspnet.data.shift_layout.synthetic import synthesize_distorted_saliency
-from sspnet.experiments import _key, read_saliency_items
-from sspnet.imageio import read_image
+from sspnet.files.images import read_image
+from sspnet.net.prior import centre_weighting
 from sspnet.preprocess import letterbox
-from sspnet.prior import centre_weighting
+from sspnet.training.experiments import _key, read_saliency_items
 from sspnet.zoo import load_model
 
 SETTINGS = [(0.0, 0.0), (12.0, 0.0), (6.0, 2.0), (12.0, 1.0), (12.0, 2.0), (12.0, 4.0), (24.0, 1.0), (24.0, 2.0),

@@ -27,12 +27,12 @@ from prior_study import best_blur
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from sspnet import priorfit
 from sspnet.data import GreyscaleView, SaliencyDataset
-from sspnet.experiments import _key, read_saliency_items
-from sspnet.model import View, test_time_views
+from sspnet.net.model import View, test_time_views
+from sspnet.net.prior import centre_weighting
 from sspnet.preprocess import Box, boxes_from_masks
-from sspnet.prior import centre_weighting
+from sspnet.training import priorfit
+from sspnet.training.experiments import _key, read_saliency_items
 from sspnet.zoo import load_model
 
 

@@ -29,15 +29,15 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from sspcodec.metadata import ImageMeta, read_meta
+from sspcodec.sizes import DEFAULT_MAX_PIXELS
 from sspnet import SSPNet, load_model
-from sspnet.imageio import LoadedImage, load_image
-from sspnet.imagemeta import ImageMeta, read_meta
+from sspnet.files.images import LoadedImage, load_image
 
 from .allocation import Allocation, GivenMapAllocation, SaliencyAllocation
 from .backends import get_backend
 from .backends.markers import insert_metadata, metadata_segments
 from .backends.progressive import smallest_form
-from .io import DEFAULT_MAX_PIXELS
 from .options import (
     Budget,
     CompressError,
@@ -182,7 +182,7 @@ class Encoder:
         The source's ICC profile and EXIF block (orientation reset to 1: the pixels are read
         upright) are carried into the output, and count against `max_bytes`/`bpp`; `strip=True`
         drops them. A greyscale source gives a 1-component JPEG. Images above `max_pixels`
-        (default :data:`~sspcodec.io.DEFAULT_MAX_PIXELS`) are refused before decoding.
+        (default :data:`~sspcodec.sizes.DEFAULT_MAX_PIXELS`) are refused before decoding.
 
         Reading never changes the picture silently: transparency is flattened onto `background`
         (default white; `alpha="error"` refuses transparent images instead), `frame` picks one

@@ -35,7 +35,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from sspnet.imageio import (
+from sspnet.files.images import (
     list_images,
     open_entry,
     remove_temp_files,

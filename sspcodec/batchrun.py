@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from sspnet.errors import error_text
-from sspnet.imageio import ImageReadError, check_output_entry, open_regular_file, write_bytes_atomic
+from sspnet.files.images import ImageReadError, check_output_entry, open_regular_file, write_bytes_atomic
 
 from .manifest import MANIFEST_NAME, Manifest, make_folders_inside, read_output_file
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from sspnet.errors import OneLineUsageGroup, one_line_errors
-from sspnet.imageio import OutputPlan, image_size
+from sspnet.files.images import OutputPlan, image_size
 
 from .options import (
     Budget,
@@ -126,10 +126,10 @@ def compress(
     (transparency flattened, one frame of an animation) is said in a notice on stderr."""
     import warnings
 
-    from sspnet.imageio import load_image
+    from sspcodec.sizes import DEFAULT_MAX_PIXELS
+    from sspnet.files.images import load_image
 
     from .api import ContentChangeWarning, Encoder, check_method, check_strength
-    from .io import DEFAULT_MAX_PIXELS
 
     with one_line_errors():
         opts = _budget(max_bytes, bpp, max_shift, quality) | _extras(strip, max_pixels, alpha, background, frame)
@@ -258,8 +258,8 @@ def ssm(
 ) -> None:
     """Predict where attention moves because of the distortion (SSM = (SM_d - SM_r)+)."""
     from sspnet import load_model
-    from sspnet.imageio import load_image
-    from sspnet.mapfiles import check_raw_map_suffix, encode_png, encode_raw_map
+    from sspnet.files.images import load_image
+    from sspnet.files.mapfiles import check_raw_map_suffix, encode_png, encode_raw_map
     from sspnet.visualize import overlay
 
     with one_line_errors():

@@ -17,9 +17,8 @@ from typing import Any
 import numpy as np
 from PIL import ImageColor
 
-from sspnet.imageio import ImageReadError, image_size
-
-from .io import parse_size, shorten
+from sspcodec.sizes import parse_size, shorten
+from sspnet.files.images import ImageReadError, image_size
 
 DEFAULT_QUALITY = 85
 #: A byte budget beyond a terabyte is a typo, and would overflow the encoder's integer maths.
@@ -196,7 +195,7 @@ def check_background(value: Any) -> tuple[int, int, int]:
 
 
 def check_reading(alpha: Any = None, background: Any = None, frame: Any = None) -> dict[str, Any]:
-    """How an image is read (:func:`sspnet.imageio.load_image` keywords): *alpha* "composite"
+    """How an image is read (:func:`sspnet.files.images.load_image` keywords): *alpha* "composite"
     (default: flatten onto *background*, default white) or "error" (refuse transparent images);
     *frame* of an animation or multi-page file (default 0)."""
     mode = "composite" if alpha is None else alpha

@@ -39,7 +39,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from sspnet.errors import error_text
-from sspnet.imageio import IMAGE_SUFFIXES
+from sspnet.files.images import IMAGE_SUFFIXES
 
 from .batch import (
     MANIFEST_NAME,

@@ -4,11 +4,11 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from sspnet.mapfiles import encode_png
+from sspcodec.sizes import decode_jpeg
+from sspnet.files.mapfiles import encode_png
 from sspnet.visualize import colorize, overlay, panel_grid
 
 from .api import CompressResult
-from .io import decode_jpeg
 
 
 def render_report(original: np.ndarray, result: CompressResult) -> np.ndarray:

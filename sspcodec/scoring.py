@@ -8,9 +8,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from sspcodec.sizes import decode_jpeg
 from sspnet import SSPNet
 
-from .io import decode_jpeg
 from .options import CompressError
 from .search import Score
 

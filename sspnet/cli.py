@@ -70,10 +70,11 @@ def train(
         None, help="ImageNet weights file for the backbone (else the packaged or cached one is looked for)."),
 ) -> None:
     """Train with the paper's protocol (defaults); rerun the same command to resume after an interruption."""
+    from sspnet.training.distributed import is_main_process
+    from sspnet.training.experiments import train_saliency, train_shift
+    from sspnet.training.train import TrainConfig
+
     from .data import DatasetError
-    from .distributed import is_main_process
-    from .experiments import train_saliency, train_shift
-    from .train import TrainConfig
 
     if (out.exists() or out.is_symlink()) and not out.is_dir():  # is_dir is False for a broken link
         _fail(f"--out {out} exists and is not a folder (a file or a broken link): the run folder must be a folder")
@@ -121,9 +122,10 @@ def fit_prior(
     import json
     from dataclasses import replace
 
+    from sspnet.training.experiments import _key, _read_split, read_saliency_items
+    from sspnet.training.priorfit import collect, fit_output_stage
+
     from .data import SaliencyDataset
-    from .experiments import _key, _read_split, read_saliency_items
-    from .priorfit import collect, fit_output_stage
     from .zoo import load_model, save_checkpoint
 
     with one_line_errors():
@@ -163,8 +165,9 @@ def _map_names(stem: str, raw: str, shift: bool) -> dict[str, str]:
 
 def _predict_maps(net, src: Path, dst: Path | None, names: dict[str, str], max_pixels: int) -> dict[str, bytes]:
     """One image's overlays and raw maps, encoded in memory: file name -> bytes (see `_map_names`)."""
-    from .imageio import read_image
-    from .mapfiles import encode_png, encode_raw_map
+    from sspnet.files.images import read_image
+    from sspnet.files.mapfiles import encode_png, encode_raw_map
+
     from .visualize import overlay
 
     rgb = read_image(src, max_pixels=max_pixels)
@@ -207,7 +210,8 @@ def predict(
     same name) and an image's files are written together, atomically."""
     from tqdm.auto import tqdm
 
-    from .imageio import OutputPlan, image_size, list_images
+    from sspnet.files.images import OutputPlan, image_size, list_images
+
     from .zoo import WeightsError, load_model
 
     with one_line_errors(usage=USAGE_ERRORS + (WeightsError,)):
@@ -267,8 +271,9 @@ def eval_(
                                                "human maps stay those of the colour images): a generalisation probe."),
 ) -> None:
     """Score a model: CC, SIM, KLD (+ NSS, AUC-Judd with fixations), baselines and significance."""
+    from sspnet.training.experiments import eval_saliency, eval_shift
+
     from .data import DatasetError
-    from .experiments import eval_saliency, eval_shift
     from .zoo import WeightsError
 
     with one_line_errors(usage=(DatasetError, WeightsError, ValueError, RuntimeError), runtime=()):
@@ -309,9 +314,10 @@ def build_shift(
 @app.command()
 def info() -> None:
     """List model configs (with parameter counts), backbones and packaged weights."""
-    from .backbones import available_backbones
-    from .configs import CONFIGS
-    from .model import build_model, count_parameters
+    from sspnet.net.backbones import available_backbones
+    from sspnet.net.configs import CONFIGS
+    from sspnet.net.model import build_model, count_parameters
+
     from .zoo import ZOO
 
     typer.echo("configs (parameters):")

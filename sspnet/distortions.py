@@ -30,7 +30,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from .imageio import read_image
+from sspnet.files.images import read_image
 
 __all__ = [
     "ALIASES",

@@ -8,8 +8,8 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from .imageio import write_bytes_atomic
-from .mapfiles import encode_png, encode_raw_map
+from sspnet.files.images import write_bytes_atomic
+from sspnet.files.mapfiles import encode_png, encode_raw_map
 
 
 def colorize(m: np.ndarray, vmax: float | None = None) -> np.ndarray:
@@ -32,7 +32,7 @@ def overlay(image: np.ndarray, m: np.ndarray, alpha: float = 0.55, vmax: float |
 def save_map(m: np.ndarray, path: str | os.PathLike) -> Path:
     """Raw map: .npy keeps float32 exactly; .png stores 16-bit (0..65535 = 0..1).
 
-    Encoded in memory (`sspnet.mapfiles.encode_raw_map`), then written atomically.
+    Encoded in memory (`sspnet.files.mapfiles.encode_raw_map`), then written atomically.
     """
     write_bytes_atomic(path, encode_raw_map(m, path))
     return Path(path)

@@ -20,9 +20,9 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save
 
-from .configs import ModelConfig
-from .imageio import write_bytes_atomic
-from .model import SSPNet, resolve_device
+from sspnet.files.images import write_bytes_atomic
+from sspnet.net.configs import ModelConfig
+from sspnet.net.model import SSPNet, resolve_device
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 
@@ -82,7 +82,7 @@ def _unique_state(model: SSPNet) -> dict[str, torch.Tensor]:
 
 def save_checkpoint(model: SSPNet, path: str | os.PathLike, info: dict | None = None, half: bool = False) -> Path:
     """Write weights + config (+ info) + the tensors' SHA-256 (:func:`tensor_digest`) atomically
-    (`sspnet.imageio.write_bytes_atomic`: a reader or a resumed run never sees half a
+    (`sspnet.files.images.write_bytes_atomic`: a reader or a resumed run never sees half a
     checkpoint); `half` stores floating tensors as fp16."""
     state = {}
     for k, v in _unique_state(model).items():

@@ -17,8 +17,8 @@ import numpy as np
 import scipy.io
 from PIL import Image
 
-from sspnet.configs import CONFIGS, ModelConfig
 from sspnet.data import build_shift_layout, read_fixation_dataset
+from sspnet.net.configs import CONFIGS, ModelConfig
 
 TINY_CANVAS = (48, 64)  # (height, width) letterbox canvas of the tiny model
 IMAGE_SIZE = (64, 48)  # (width, height) of the stimuli: same aspect as the canvas

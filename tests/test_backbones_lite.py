@@ -1,4 +1,4 @@
-"""EfficientNet-Lite0/1/2 backbones (`sspnet.backbones_lite` behind the `sspnet.backbones` registry):
+"""EfficientNet-Lite0/1/2 backbones (`sspnet.net.backbones_lite` behind the `sspnet.net.backbones` registry):
 taps at strides 8/16/32 with the advertised channels, TensorFlow "SAME" padding, freeze_stem, a
 full SSPNet on each, the one clear error when the weights package is missing, and (when the
 packages are installed) that the file's every tensor lands in the trunk and classifies a photo.
@@ -20,8 +20,8 @@ import torch.nn.functional as F
 from PIL import Image
 
 import sspnet
-from sspnet import backbones_lite
-from sspnet.backbones import BACKBONES, BackboneWeightsError, build_backbone
+from sspnet.net import backbones_lite
+from sspnet.net.backbones import BACKBONES, BackboneWeightsError, build_backbone
 
 torch.set_num_threads(1)
 

@@ -51,7 +51,7 @@ def test_tta_study_scores_every_design_of_each_run(tmp_path):
     import json
     import shutil
 
-    from sspnet.experiments import _key, read_saliency_items
+    from sspnet.training.experiments import _key, read_saliency_items
     from sspnet.zoo import WEIGHTS_DIR, ZOO
 
     items = read_saliency_items([DATASETS / "osie"])[:3]

@@ -16,7 +16,7 @@ from safetensors.torch import save_file
 
 from sspcodec import CompressError, Encoder
 from sspnet import build_model, save_checkpoint
-from sspnet.configs import CONFIGS
+from sspnet.net.configs import CONFIGS
 from sspnet.zoo import DIGEST_KEY, WeightsError, load_model, read_checkpoint, tensor_digest
 
 TINY = replace(CONFIGS["default"], input_size=(48, 64))

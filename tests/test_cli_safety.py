@@ -22,8 +22,8 @@ from sspcodec.api import Encoder
 from sspcodec.cli import app
 from sspcodec.options import Budget, CompressError, check_request
 from sspnet import build_model, save_checkpoint
-from sspnet.configs import CONFIGS
-from sspnet.imageio import ImageReadError, read_image
+from sspnet.files.images import ImageReadError, read_image
+from sspnet.net.configs import CONFIGS
 
 runner = CliRunner()
 

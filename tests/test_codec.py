@@ -26,8 +26,8 @@ from sspcodec.cli import app
 from sspcodec.quality import weighted_psnr
 from sspcodec.search import RdPruning, Score
 from sspnet import build_model, save_checkpoint
-from sspnet.configs import CONFIGS
 from sspnet.maps import saliency_map
+from sspnet.net.configs import CONFIGS
 
 ASTRONAUT = Path(__file__).resolve().parents[1] / "examples" / "astronaut.png"
 

@@ -51,7 +51,7 @@ def sspcodec_codec(tmp_path_factory) -> Codec:
     """Today's sspcodec on a tiny random-weight model (mechanics, not model quality)."""
     from sspcodec import Encoder
     from sspnet import build_model, save_checkpoint
-    from sspnet.configs import CONFIGS
+    from sspnet.net.configs import CONFIGS
 
     path = tmp_path_factory.mktemp("model") / "tiny.safetensors"
     save_checkpoint(build_model(replace(CONFIGS["default"], input_size=(64, 96))), path, info={"note": "test"})

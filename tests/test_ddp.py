@@ -1,4 +1,4 @@
-"""`sspnet.train.fit` under torchrun: two CPU processes with gloo on the tiny model and data.
+"""`sspnet.training.train.fit` under torchrun: two CPU processes with gloo on the tiny model and data.
 
 One `torchrun --standalone --nproc-per-node 2` launch runs this file as a script (the worker
 at the bottom); each rank trains, crashes and resumes, trains in shift mode, and dumps what it
@@ -22,11 +22,11 @@ from helpers_data import TINY_CANVAS, tiny_model_config, write_blob_dataset, wri
 from safetensors.torch import load_file, save_file
 from test_train import crashing_loss
 
-import sspnet.train as train_mod
-from sspnet import distributed
+import sspnet.training.train as train_mod
 from sspnet.data import SaliencyDataset, ShiftDataset, read_fixation_dataset, read_shift_dataset
-from sspnet.model import build_model
-from sspnet.train import TrainConfig, fit
+from sspnet.net.model import build_model
+from sspnet.training import distributed
+from sspnet.training.train import TrainConfig, fit
 
 HERE = Path(__file__).resolve()
 CRASH_AT = 3  # 0-based training step over run B (2 steps per epoch per rank): epoch 2, step 1

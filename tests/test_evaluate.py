@@ -10,7 +10,6 @@ import pytest
 import torch
 
 from sspnet.baselines import AverageMap, CenterBias
-from sspnet.configs import CONFIGS
 from sspnet.evaluate import (
     SALIENCY_METRICS,
     SHIFT_METRICS,
@@ -26,7 +25,8 @@ from sspnet.evaluate import (
     write_csv,
 )
 from sspnet.maps import fixation_map, saliency_map, shift_map
-from sspnet.model import build_model
+from sspnet.net.configs import CONFIGS
+from sspnet.net.model import build_model
 from sspnet.preprocess import letterbox
 
 CANVAS = (64, 96)  # small letterbox canvas: the model accepts any size, tests stay fast

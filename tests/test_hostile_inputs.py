@@ -29,10 +29,10 @@ from test_cli_safety import (  # noqa: F401 (fixtures)
 from sspcodec.api import ContentChangeWarning, Encoder
 from sspcodec.batch import MANIFEST_NAME, MAX_MANIFEST_LINE, Manifest
 from sspcodec.cli import app
-from sspcodec.io import decode_jpeg
+from sspcodec.metadata import upright_exif
 from sspcodec.options import CompressError
-from sspnet.imageio import ImageReadError, UnsafeWriteError, load_image, write_bytes_atomic
-from sspnet.imagemeta import upright_exif
+from sspcodec.sizes import decode_jpeg
+from sspnet.files.images import ImageReadError, UnsafeWriteError, load_image, write_bytes_atomic
 
 
 @pytest.fixture(scope="module")

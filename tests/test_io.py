@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sspcodec.io import ImageReadError, UnsafeWriteError, parse_size, read_image, write_bytes_atomic
-from sspnet import imageio as sio
-from sspnet import mapfiles, outputs
+from sspcodec.sizes import ImageReadError, UnsafeWriteError, parse_size, read_image, write_bytes_atomic
+from sspnet.files import images as sio
+from sspnet.files import mapfiles, outputs
 
 
 def png_bytes(im: Image.Image, **kw) -> bytes:

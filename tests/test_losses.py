@@ -1,11 +1,12 @@
-"""sspnet.losses: values against the metrics / formulas, degenerate maps, batching, weights."""
+"""sspnet.training.losses: values against the metrics / formulas, degenerate maps, batching, weights."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
 
-from sspnet import losses, metrics
+from sspnet import metrics
+from sspnet.training import losses
 
 torch.set_num_threads(1)
 SHAPE = (2, 1, 12, 16)

@@ -19,11 +19,11 @@ from PIL import Image, ImageCms
 
 from sspcodec import CompressError, Encoder
 from sspcodec.backends.markers import APP2, component_ids, segments
-from sspcodec.io import ImageReadError, read_image
+from sspcodec.metadata import read_meta, upright_exif
 from sspcodec.search import Score
+from sspcodec.sizes import ImageReadError, read_image
 from sspnet import build_model, save_checkpoint
-from sspnet.configs import CONFIGS
-from sspnet.imagemeta import read_meta, upright_exif
+from sspnet.net.configs import CONFIGS
 
 ORIENTATION, MAKE = 0x0112, 0x010F
 

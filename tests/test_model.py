@@ -1,4 +1,4 @@
-"""sspnet.model and friends: shapes for every backbone/variant, gradient flow through the SSM,
+"""sspnet.net.model and friends: shapes for every backbone/variant, gradient flow through the SSM,
 the cached-pristine path, the image API, positional-embedding interpolation, a small overfit,
 checkpoints (safetensors, no pickle), the backbone registry, freeze_stem and devices.
 
@@ -22,11 +22,12 @@ from PIL import Image
 from torchvision import models
 
 import sspnet
-from sspnet import backbones, losses
-from sspnet.backbones import BACKBONES, BackboneWeightsError, build_backbone
-from sspnet.model import ShiftPrediction, as_rgb_array, count_parameters, resolve_device
+from sspnet.net import backbones
+from sspnet.net.backbones import BACKBONES, BackboneWeightsError, build_backbone
+from sspnet.net.model import ShiftPrediction, as_rgb_array, count_parameters, resolve_device
+from sspnet.net.transformer import TokenEncoder
 from sspnet.preprocess import letterbox, unletterbox
-from sspnet.transformer import TokenEncoder
+from sspnet.training import losses
 from sspnet.zoo import WeightsError, load_model, save_checkpoint
 
 BACKBONE_OF = {
@@ -666,7 +667,7 @@ def test_freeze_trunk_fixes_the_whole_backbone() -> None:
 
 
 def test_output_blur_cpu_fast_path_matches_the_conv_path_and_keeps_gradients() -> None:
-    from sspnet.decoder import gaussian_blur
+    from sspnet.net.decoder import gaussian_blur
 
     x = torch.rand(3, 1, 40, 56)
     with torch.no_grad():

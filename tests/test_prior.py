@@ -10,13 +10,14 @@ import torch
 from helpers_data import TINY_CANVAS, tiny_model_config, write_blob_dataset
 from typer.testing import CliRunner
 
-from sspnet import metrics, priorfit
+from sspnet import metrics
 from sspnet.cli import app
-from sspnet.experiments import _key, leave_one_dataset_out, read_saliency_items, train_saliency
-from sspnet.model import build_model
+from sspnet.net.model import build_model
+from sspnet.net.prior import SaliencyPrior, box_mask, centre_weighting, map_statistics
 from sspnet.preprocess import Box, boxes_from_masks
-from sspnet.prior import SaliencyPrior, box_mask, centre_weighting, map_statistics
-from sspnet.train import TrainConfig
+from sspnet.training import priorfit
+from sspnet.training.experiments import _key, leave_one_dataset_out, read_saliency_items, train_saliency
+from sspnet.training.train import TrainConfig
 from sspnet.zoo import load_model, save_checkpoint
 
 
@@ -253,7 +254,7 @@ def test_leave_one_dataset_out_tests_on_whole_sets_never_seen(two_sets) -> None:
 
 
 def test_train_leave_one_dataset_out_writes_one_run_per_set(two_sets, tmp_path, monkeypatch) -> None:
-    monkeypatch.setattr("sspnet.experiments.build_model", lambda *a, **k: _model())
+    monkeypatch.setattr("sspnet.training.experiments.build_model", lambda *a, **k: _model())
     cfg = TrainConfig(epochs=1, lr=1e-3, batch_size=4, workers=0, device="cpu", max_steps_per_epoch=1)
     results = train_saliency(two_sets, tmp_path, cfg, "default", False, val_fraction=0.4, leave_out=True)
     assert len(results) == 2
@@ -287,7 +288,7 @@ def test_fit_prior_cli_writes_a_loadable_checkpoint_with_the_stage(two_sets, tmp
 def test_training_learns_the_prior_end_to_end(two_sets, tmp_path) -> None:
     """train.py hands the boxes through, so a config with the prior trains it with the network."""
     from sspnet.data import SaliencyDataset
-    from sspnet.train import fit
+    from sspnet.training.train import fit
 
     items = read_saliency_items(two_sets)
     model = _model(prior=True).train()

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy import stats as st
 
-from sspnet.stats import compare, is_normal, summary
+from sspnet.evaluate.stats import compare, is_normal, summary
 
 
 def rng(seed=0):

@@ -16,7 +16,7 @@ from helpers_data import TINY_CANVAS, tiny_model_config, write_blob_dataset, wri
 from PIL import Image
 from typer.testing import CliRunner
 
-import sspnet.train as train_mod
+import sspnet.training.train as train_mod
 from sspnet.baselines import CenterBias
 from sspnet.cli import app
 from sspnet.data import (
@@ -28,9 +28,9 @@ from sspnet.data import (
     read_shift_dataset,
 )
 from sspnet.evaluate import run_saliency_eval
-from sspnet.experiments import eval_saliency, eval_shift, split_holdout, train_saliency, train_shift
-from sspnet.model import build_model, count_parameters
-from sspnet.train import TrainConfig, fit
+from sspnet.net.model import build_model, count_parameters
+from sspnet.training.experiments import eval_saliency, eval_shift, split_holdout, train_saliency, train_shift
+from sspnet.training.train import TrainConfig, fit
 from sspnet.zoo import load_model, read_checkpoint
 
 TINY = tiny_model_config()
@@ -168,7 +168,7 @@ def _state(path) -> dict:
 
 
 def crashing_loss(real_loss, at: int, exc: BaseException):
-    """`sspnet.train._loss` that raises `exc` at training step `at` (0-based over the run): a kill."""
+    """`sspnet.training.train._loss` that raises `exc` at training step `at` (0-based over the run): a kill."""
     calls = {"n": 0}
 
     def loss(model, batch, mode, device, *rest):

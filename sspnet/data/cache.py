@@ -28,8 +28,8 @@ from tqdm.auto import tqdm
 
 from sspnet import maps
 from sspnet.data.fixations import EyeTrackingImage
-from sspnet.imageio import write_bytes_atomic
-from sspnet.mapfiles import encode_map_png, map_levels, read_map
+from sspnet.files.images import write_bytes_atomic
+from sspnet.files.mapfiles import encode_map_png, map_levels, read_map
 
 __all__ = [
     "cache_key",
@@ -76,7 +76,7 @@ def decode_map_png(data: bytes) -> np.ndarray:
 
 
 def _write(path: Path, data: bytes) -> None:
-    """`sspnet.imageio.write_bytes_atomic`, folders created: concurrent readers never see half a file."""
+    """`sspnet.files.images.write_bytes_atomic`, folders created: concurrent readers never see half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     write_bytes_atomic(path, data)
 

@@ -28,7 +28,7 @@ from sspnet import maps
 from sspnet.data.cache import get_saliency_map
 from sspnet.data.fixations import EyeTrackingImage
 from sspnet.data.shift_layout import ShiftScene
-from sspnet.imageio import read_image
+from sspnet.files.images import read_image
 from sspnet.preprocess import INPUT_SIZE, Box, letterbox
 
 __all__ = ["GreyscaleView", "SaliencyDataset", "ShiftDataset", "letterbox_fixations", "valid_mask"]

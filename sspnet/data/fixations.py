@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from sspnet.imageio import ImageReadError, image_size
+from sspnet.files.images import ImageReadError, image_size
 
 __all__ = ["DatasetError", "EyeTrackingImage", "Fixations", "read_fixation_dataset", "read_fixations_mat"]
 
@@ -196,7 +196,7 @@ def read_fixations_mat(mat_path: str | Path) -> dict[str, Fixations]:
 
 
 def _image_size(path: Path) -> tuple[int, int]:
-    """(width, height) from the file header, as `sspnet.imageio.read_image` will orient the pixels."""
+    """(width, height) from the file header, as `sspnet.files.images.read_image` will orient the pixels."""
     if not path.is_file():
         raise DatasetError(f"{path}: image listed in the fixation file is missing")
     try:

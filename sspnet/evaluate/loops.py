@@ -18,8 +18,9 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
+from sspnet.net.model import SSPNet
+
 from ..device import resolve_device
-from ..model import SSPNet
 from .predictors import (
     Predictor,
     PredictorLike,

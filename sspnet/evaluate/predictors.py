@@ -12,8 +12,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from sspnet.net.model import SSPNet
+
 from ..device import autocast
-from ..model import SSPNet
 from ..preprocess import boxes_from_masks
 from .scoring import valid_box
 

@@ -2,7 +2,7 @@
 
 Rows are plain dicts (one per image and model: "name", "model", grouping fields, metrics), so
 they go straight to CSV, to `summarize` (tables per model, or per model x distortion x level),
-and to `significance` (the paper's independent-samples tests, via `sspnet.stats`).
+and to `significance` (the paper's independent-samples tests, via `sspnet.evaluate.stats`).
 """
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .. import stats
+from sspnet.evaluate import stats
+
 from ..metrics import HIGHER_IS_BETTER, METRICS
 
 __all__ = ["LABELS", "markdown_table", "significance", "significance_table", "summarize", "write_csv"]

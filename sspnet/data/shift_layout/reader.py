@@ -9,7 +9,7 @@ manifest.csv (UTF-8, comma separated, header row required; extra columns are ign
 
     scene_id     scene identifier; all versions of one scene share it (splits are by scene)
     category     scene category (e.g. ACT, BNW, ... in CUID), may be empty; one per scene
-    image        path of the image, relative to root (any format `sspnet.imageio.read_image`
+    image        path of the image, relative to root (any format `sspnet.files.images.read_image`
                  reads; EXIF orientation applied)
     distortion   "none" for the pristine row, else a distortion label (e.g. contrast,
                  jpeg, motion_blur, or CUID's CC / JPEG / MB); stored lower-case
@@ -42,8 +42,8 @@ import numpy as np
 
 from sspnet import maps
 from sspnet.data.fixations import DatasetError
-from sspnet.imageio import ImageReadError, image_size, read_image
-from sspnet.mapfiles import read_map
+from sspnet.files.images import ImageReadError, image_size, read_image
+from sspnet.files.mapfiles import read_map
 
 __all__ = [
     "MANIFEST_COLUMNS",
@@ -138,7 +138,7 @@ class ShiftRecord:
         return PRISTINE if self.is_pristine else f"{self.distortion}_{self.level}"
 
     def load_image(self) -> np.ndarray:
-        """HxWx3 uint8 RGB (`sspnet.imageio.read_image`)."""
+        """HxWx3 uint8 RGB (`sspnet.files.images.read_image`)."""
         return read_image(self.image)
 
     def load_fixations(self) -> np.ndarray | None:

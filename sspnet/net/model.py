@@ -16,14 +16,14 @@ from PIL import Image
 from torch import nn
 from torch.nn import functional as F
 
-from .backbones import build_backbone
-from .configs import ModelConfig, get_config
-from .decoder import SaliencyDecoder, gaussian_blur
-from .device import autocast, resolve_device  # noqa: F401 (resolve_device re-exported)
-from .maps import shift_map
-from .preprocess import Box, letterbox, unletterbox
-from .prior import SaliencyPrior, centre_weighting
-from .transformer import TokenEncoder
+from sspnet.device import autocast, resolve_device  # noqa: F401 (resolve_device re-exported)
+from sspnet.maps import shift_map
+from sspnet.net.backbones import build_backbone
+from sspnet.net.configs import ModelConfig, get_config
+from sspnet.net.decoder import SaliencyDecoder, gaussian_blur
+from sspnet.net.prior import SaliencyPrior, centre_weighting
+from sspnet.net.transformer import TokenEncoder
+from sspnet.preprocess import Box, letterbox, unletterbox
 
 ImageLike = np.ndarray | Image.Image
 Features = tuple[torch.Tensor, torch.Tensor, torch.Tensor]

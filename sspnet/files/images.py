@@ -1,5 +1,5 @@
-"""Image files in: the one reader of both packages (the writer is :mod:`sspnet.outputs`, map
-files :mod:`sspnet.mapfiles`; the writer's names are re-exported here for its callers).
+"""Image files in: the one reader of both packages (the writer is :mod:`sspnet.files.outputs`, map
+files :mod:`sspnet.files.mapfiles`; the writer's names are re-exported here for its callers).
 
 Everything user-supplied passes through here, so the rules are strict:
 images come back as HxWx3 uint8 RGB no matter the source mode, failures raise
@@ -23,7 +23,7 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .outputs import (
+from sspnet.files.outputs import (
     FILE_KINDS,
     TEMP_SUFFIX,
     OutputExistsError,
@@ -35,7 +35,7 @@ from .outputs import (
     same_file,
     write_bytes_atomic,
 )
-from .pixels import (
+from sspnet.files.pixels import (
     ALPHA_MODES,
     WHITE,
     AlphaMode,

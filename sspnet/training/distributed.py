@@ -19,7 +19,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from .device import resolve_device
+from sspnet.device import resolve_device
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from .preprocess import Box
+from sspnet.preprocess import Box
 
 __all__ = ["N_MAP_STATS", "SaliencyPrior", "box_gaussian", "box_mask", "centre_weighting", "map_statistics"]
 
@@ -103,7 +103,7 @@ def map_statistics(sm: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 
 class SaliencyPrior(nn.Module):
-    """The prior and its gate; a handful of parameters fitted on human maps (`sspnet.priorfit`)."""
+    """The prior and its gate; a handful of parameters fitted on human maps (`sspnet.training.priorfit`)."""
 
     def __init__(self, image_features: int = 0) -> None:
         super().__init__()

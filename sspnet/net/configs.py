@@ -22,11 +22,11 @@ class ModelConfig:
     # model trained on saliency only (the intuitive approach) this makes attention drawn away
     # from a blurred object count as a shift elsewhere, as it does in human data.
     shift_from_normalized: bool = False
-    # Learned centre prior mixed into each saliency map (`sspnet.prior`), its gate optionally
+    # Learned centre prior mixed into each saliency map (`sspnet.net.prior`), its gate optionally
     # also reading the mean of the deepest tokens (what kind of scene it is).
     prior: bool = False
     prior_image_features: bool = False
-    # Log-density centre bias (`sspnet.prior.centre_weighting`, DeepGaze's): each map multiplied
+    # Log-density centre bias (`sspnet.net.prior.centre_weighting`, DeepGaze's): each map multiplied
     # by an isotropic Gaussian of this sigma (fraction of the image's box), 0 = off. Applied
     # after the output blur and before the mixed-in prior; chosen on leave-one-dataset-out runs.
     centre_sigma: float = 0.0

@@ -1,7 +1,7 @@
 """Edge I/O of the codec: byte sizes from users, JPEG bytes back to pixels.
 
 Reading images and writing files atomically are shared with sspnet and live in
-:mod:`sspnet.imageio`; they are re-exported here for the codec's callers.
+:mod:`sspnet.files.images`; they are re-exported here for the codec's callers.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import re
 import cv2
 import numpy as np
 
-from sspnet.imageio import (
+from sspnet.files.images import (
     DEFAULT_MAX_PIXELS,
     ImageReadError,
     UnsafeWriteError,

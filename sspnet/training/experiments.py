@@ -12,8 +12,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from .configs import get_config
-from .data import (
+from sspnet.data import (
     EyeTrackingImage,
     SaliencyDataset,
     ShiftDataset,
@@ -22,10 +21,11 @@ from .data import (
     read_fixation_dataset,
     read_shift_dataset,
 )
-from .distributed import is_main_process
-from .imageio import write_bytes_atomic
-from .model import build_model
-from .train import FitResult, TrainConfig, fit
+from sspnet.files.images import write_bytes_atomic
+from sspnet.net.configs import get_config
+from sspnet.net.model import build_model
+from sspnet.training.distributed import is_main_process
+from sspnet.training.train import FitResult, TrainConfig, fit
 
 
 def read_saliency_items(roots: list[str | Path]) -> list[EyeTrackingImage]:
@@ -127,7 +127,7 @@ def train_shift(
     folds: int = 6,
 ) -> list[FitResult]:
     """Shift mode on a CUID-VSS-style layout; k-fold by scene as in the paper (one test, one val)."""
-    from .zoo import load_model
+    from sspnet.zoo import load_model
 
     scenes = read_shift_dataset(root)
     size = get_config(model_config).input_size
@@ -179,10 +179,10 @@ def eval_saliency(
     """One evaluation run: the model plus centre-bias and average-map baselines fitted on the
     split's training images (none when no split is given); `greyscale` shows the model every
     image in greyscale (the human maps stay those of the colour images)."""
-    from .baselines import AverageMap, CenterBias
-    from .data import get_saliency_map
-    from .evaluate import run_saliency_eval
-    from .zoo import load_model
+    from sspnet.baselines import AverageMap, CenterBias
+    from sspnet.data import get_saliency_map
+    from sspnet.evaluate import run_saliency_eval
+    from sspnet.zoo import load_model
 
     items = read_saliency_items(roots)
     test_idx, train_idx = _split_indices([_key(i) for i in items], split_file, subset)
@@ -193,7 +193,7 @@ def eval_saliency(
     model = load_model(model_name, device)
     tested: Any = [items[i] for i in test_idx]
     if greyscale:
-        from .data import GreyscaleView, SaliencyDataset
+        from sspnet.data import GreyscaleView, SaliencyDataset
 
         tested = GreyscaleView(SaliencyDataset(tested, size=model.config.input_size))
     return run_saliency_eval(model, tested, baselines, out_dir, model_name="sspnet", num_workers=workers)
@@ -204,8 +204,8 @@ def eval_shift(
     subset: str = "test", intuitive: str | None = None, device: str = "auto",
 ) -> list[dict]:
     """Shift metrics per pair, per distortion type and level; optional intuitive-approach model."""
-    from .evaluate import evaluate_shift, markdown_table, significance_table, summarize, write_csv
-    from .zoo import load_model
+    from sspnet.evaluate import evaluate_shift, markdown_table, significance_table, summarize, write_csv
+    from sspnet.zoo import load_model
 
     scenes = read_shift_dataset(root)
     ids = [s.scene_id for s in scenes]

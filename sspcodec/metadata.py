@@ -1,6 +1,6 @@
 """What an image source says besides its pixels: ICC profile, EXIF block, true greyscale.
 
-:func:`sspnet.imageio.read_image` returns upright RGB pixels and nothing else; an encoder that
+:func:`sspnet.files.images.read_image` returns upright RGB pixels and nothing else; an encoder that
 rewrites the image needs the rest to keep the photo's colour and metadata: the embedded ICC
 profile (pixels are not colour-managed, so the profile must travel with them), the EXIF block
 with its orientation reset to 1 (the reader has already rotated the pixels), and whether the

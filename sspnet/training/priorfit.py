@@ -21,12 +21,13 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from . import losses, metrics
-from .decoder import gaussian_blur
-from .device import autocast
-from .model import SSPNet
-from .preprocess import Box, boxes_from_masks
-from .prior import SaliencyPrior
+from sspnet import metrics
+from sspnet.device import autocast
+from sspnet.net.decoder import gaussian_blur
+from sspnet.net.model import SSPNet
+from sspnet.net.prior import SaliencyPrior
+from sspnet.preprocess import Box, boxes_from_masks
+from sspnet.training import losses
 
 __all__ = ["Collected", "collect", "fit_prior", "predict", "score", "with_prior"]
 

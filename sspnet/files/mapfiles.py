@@ -14,7 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .imageio import ImageReadError, describe_source, open_regular_file
+from sspnet.files.images import ImageReadError, describe_source, open_regular_file
 
 
 def read_map(src: str | os.PathLike | bytes) -> np.ndarray:

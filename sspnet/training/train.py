@@ -10,7 +10,7 @@ Resumable: a training state (model, optimiser, RNG-free schedule position) is wr
 `weights_only=True`. Shuffling and flips are derived from (seed, epoch, step), so a resumed run
 replays exactly the batches an uninterrupted run would have seen.
 
-Data-parallel under `torchrun` (see `sspnet.distributed`): each process trains on its shard of
+Data-parallel under `torchrun` (see `sspnet.training.distributed`): each process trains on its shard of
 the same epoch order with batches of `batch_size` (so the effective batch is batch_size x the
 number of processes), DDP averages the gradients, the validation loss is reduced over all
 processes so early stopping is decided identically everywhere, and rank 0 alone writes files.
@@ -32,12 +32,12 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, Subset
 from tqdm.auto import tqdm
 
-from . import distributed, losses
-from .device import autocast
-from .imageio import write_bytes_atomic
-from .model import SSPNet
-from .preprocess import boxes_from_masks
-from .zoo import model_from_checkpoint, save_checkpoint
+from sspnet.device import autocast
+from sspnet.files.images import write_bytes_atomic
+from sspnet.net.model import SSPNet
+from sspnet.preprocess import boxes_from_masks
+from sspnet.training import distributed, losses
+from sspnet.zoo import model_from_checkpoint, save_checkpoint
 
 MODES = ("saliency", "shift")
 

@@ -1,6 +1,6 @@
 """Pixels of any mode to HxWx3 uint8 RGB, with every change to the picture said in words.
 
-The conversions behind :func:`sspnet.imageio.load_image`: grey, 16-bit, float and palette
+The conversions behind :func:`sspnet.files.images.load_image`: grey, 16-bit, float and palette
 modes by explicit rules; transparency flattened onto a stated background, kept raw or refused;
 an all-zero alpha taken as padding; a uint16 array of 8-bit values flagged. What changed what a
 viewer would see goes into the read's ``notices``.

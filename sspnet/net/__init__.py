@@ -1,0 +1,1 @@
+"""The network: backbones, transformer encoders, the dual decoders, configs and the saliency prior."""

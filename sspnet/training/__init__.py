@@ -1,0 +1,1 @@
+"""Training: the loop, losses, distributed runs, experiments and the prior fit."""
