@@ -33,7 +33,7 @@ import torch
 from PIL import Image
 
 from sspcodec.api import Encoder
-from sspcodec.sizes import decode_jpeg
+from sspcodec.decoding import decode_jpeg
 
 KODAK = Path(__file__).resolve().parents[2] / "shared" / "images" / "kodak"
 

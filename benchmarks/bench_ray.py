@@ -31,7 +31,7 @@ import numpy as np
 from PIL import Image
 
 from sspcodec.batch import run_batch
-from sspcodec.ray_batch import run_ray_batch
+from sspcodec.batch.ray_engine import run_ray_batch
 
 KODAK = Path(__file__).resolve().parents[2] / "shared" / "images" / "kodak"
 

@@ -224,7 +224,8 @@ class Outcome:
 
 def project_errors() -> tuple[type[BaseException], ...]:
     from sspcodec.options import CompressError
-    from sspcodec.sizes import ImageReadError, UnsafeWriteError
+    from sspnet.files.images import ImageReadError
+    from sspnet.files.outputs import UnsafeWriteError
     from sspnet.zoo import WeightsError
 
     return (ImageReadError, CompressError, WeightsError, UnsafeWriteError, IsADirectoryError)
@@ -300,7 +301,8 @@ def run_case(
     """Read and encode one input, then write it into OUT under `folder` past `output`'s obstacle;
     `scratch` is the process's private temporary folder (empty before, and must be empty after)."""
     from sspcodec.metadata import read_meta
-    from sspcodec.sizes import read_image, write_bytes_atomic
+    from sspnet.files.images import read_image
+    from sspnet.files.outputs import write_bytes_atomic
 
     allowed = project_errors()
     out_dir, outside = place_obstacle(folder, output.obstacle)

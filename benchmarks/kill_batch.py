@@ -41,7 +41,7 @@ import numpy as np
 from PIL import Image
 
 from sspcodec.batch import SCRATCH_NAME
-from sspnet.files.images import TEMP_SUFFIX
+from sspnet.files.outputs import TEMP_SUFFIX
 
 ORPHAN_S = 60.0
 

@@ -30,9 +30,8 @@ import numpy as np
 from PIL import Image
 
 from sspcodec.metadata import ImageMeta, read_meta
-from sspcodec.sizes import DEFAULT_MAX_PIXELS
 from sspnet import SSPNet, load_model
-from sspnet.files.images import LoadedImage, load_image
+from sspnet.files.images import DEFAULT_MAX_PIXELS, LoadedImage, load_image
 
 from .allocation import Allocation, GivenMapAllocation, SaliencyAllocation
 from .backends import get_backend
@@ -182,7 +181,7 @@ class Encoder:
         The source's ICC profile and EXIF block (orientation reset to 1: the pixels are read
         upright) are carried into the output, and count against `max_bytes`/`bpp`; `strip=True`
         drops them. A greyscale source gives a 1-component JPEG. Images above `max_pixels`
-        (default :data:`~sspcodec.sizes.DEFAULT_MAX_PIXELS`) are refused before decoding.
+        (default :data:`~sspnet.files.images.DEFAULT_MAX_PIXELS`) are refused before decoding.
 
         Reading never changes the picture silently: transparency is flattened onto `background`
         (default white; `alpha="error"` refuses transparent images instead), `frame` picks one

@@ -8,7 +8,8 @@ from pathlib import Path
 import typer
 
 from sspnet.errors import OneLineUsageGroup, one_line_errors
-from sspnet.files.images import OutputPlan, image_size
+from sspnet.files.images import image_size
+from sspnet.files.outputs import OutputPlan
 
 from .options import (
     Budget,
@@ -126,8 +127,7 @@ def compress(
     (transparency flattened, one frame of an animation) is said in a notice on stderr."""
     import warnings
 
-    from sspcodec.sizes import DEFAULT_MAX_PIXELS
-    from sspnet.files.images import load_image
+    from sspnet.files.images import DEFAULT_MAX_PIXELS, load_image
 
     from .api import ContentChangeWarning, Encoder, check_method, check_strength
 
@@ -209,8 +209,9 @@ def batch(
     the images already done and encodes changed ones again. Ctrl-C or SIGTERM stops queuing,
     finishes the images in flight (a second signal drops them), prints the summary and exits
     130 or 143. `--engine ray` writes the same outputs and manifest (see docs/SCALE.md)."""
+    from sspcodec.batch import BatchError, check_folders, run_batch
+
     from .api import check_method, check_strength
-    from .batch import BatchError, check_folders, run_batch
 
     with one_line_errors():
         opts = _budget(max_bytes, bpp, max_shift, quality) | _extras(strip, max_pixels, alpha, background, frame)
@@ -222,7 +223,7 @@ def batch(
         common = dict(model=model, device=device, backend=backend, workers=workers, log=log, overwrite=overwrite,
                       method=method, strength=strength)
         if engine == "ray":
-            from .ray_batch import import_ray, local_path, run_ray_batch
+            from sspcodec.batch.ray_engine import import_ray, local_path, run_ray_batch
 
             import_ray()
             src, dst = local_path(in_dir), local_path(out_dir)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from sspcodec.sizes import decode_jpeg
+from sspcodec.decoding import decode_jpeg
 from sspnet.files.mapfiles import encode_png
 from sspnet.visualize import colorize, overlay, panel_grid
 

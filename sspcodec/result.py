@@ -104,7 +104,7 @@ class CompressResult:
         }
 
     def save(self, path: str | os.PathLike) -> Path:
-        from sspcodec.sizes import write_bytes_atomic
+        from sspnet.files.outputs import write_bytes_atomic
 
         return write_bytes_atomic(path, self.data)
 

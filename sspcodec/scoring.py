@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from sspcodec.sizes import decode_jpeg
+from sspcodec.decoding import decode_jpeg
 from sspnet import SSPNet
 
 from .options import CompressError

@@ -1,24 +1,9 @@
-"""Edge I/O of the codec: byte sizes from users, JPEG bytes back to pixels.
-
-Reading images and writing files atomically are shared with sspnet and live in
-:mod:`sspnet.files.images`; they are re-exported here for the codec's callers.
-"""
+"""Byte sizes as users write them ("150KB", "1.5MiB") and values shortened for messages."""
 
 from __future__ import annotations
 
 import math
 import re
-
-import cv2
-import numpy as np
-
-from sspnet.files.images import (
-    DEFAULT_MAX_PIXELS,
-    ImageReadError,
-    UnsafeWriteError,
-    read_image,
-    write_bytes_atomic,
-)
 
 # --------------------------------------------------------------------------
 # sizes
@@ -69,23 +54,4 @@ def parse_size(text: str | int) -> int:
     return value
 
 
-__all__ = [
-    "DEFAULT_MAX_PIXELS",
-    "ImageReadError",
-    "UnsafeWriteError",
-    "decode_jpeg",
-    "parse_size",
-    "read_image",
-    "shorten",
-    "write_bytes_atomic",
-]
-
-
-def decode_jpeg(data: bytes) -> np.ndarray:
-    """JPEG bytes -> HxWx3 uint8 RGB, in memory: what a viewer shows (libjpeg-turbo's default
-    decode, as Pillow's; greyscale replicated). OpenCV decodes into one array and the channels
-    are swapped in place, so a large image costs one full-size allocation, not Pillow's three."""
-    arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
-    if arr is None:
-        raise ValueError("the data is not a decodable JPEG")
-    return cv2.cvtColor(arr, cv2.COLOR_BGR2RGB, dst=arr)
+__all__ = ["parse_size", "shorten"]

@@ -210,7 +210,8 @@ def predict(
     same name) and an image's files are written together, atomically."""
     from tqdm.auto import tqdm
 
-    from sspnet.files.images import OutputPlan, image_size, list_images
+    from sspnet.files.images import image_size, list_images
+    from sspnet.files.outputs import OutputPlan
 
     from .zoo import WeightsError, load_model
 

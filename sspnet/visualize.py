@@ -8,8 +8,8 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from sspnet.files.images import write_bytes_atomic
 from sspnet.files.mapfiles import encode_png, encode_raw_map
+from sspnet.files.outputs import write_bytes_atomic
 
 
 def colorize(m: np.ndarray, vmax: float | None = None) -> np.ndarray:

@@ -20,7 +20,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save
 
-from sspnet.files.images import write_bytes_atomic
+from sspnet.files.outputs import write_bytes_atomic
 from sspnet.net.configs import ModelConfig
 from sspnet.net.model import SSPNet, resolve_device
 

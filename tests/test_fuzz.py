@@ -92,8 +92,9 @@ def test_obstacles_in_out_are_refused_never_written_through(encoder, tmp_path, p
 
 def test_a_write_through_a_link_is_reported_as_an_escape(encoder, tmp_path, private_tmp, monkeypatch):
     """The harness itself can fail: a writer that follows links is caught."""
-    import sspcodec.sizes
+    import sspnet.files.outputs
 
-    monkeypatch.setattr(sspcodec.sizes, "write_bytes_atomic", lambda path, data, overwrite: Path(path).write_bytes(data))
+    monkeypatch.setattr(sspnet.files.outputs, "write_bytes_atomic",
+                        lambda path, data, overwrite: Path(path).write_bytes(data))
     outcome = fuzz.run_case(encoder, SEEDS[0], {}, tmp_path, private_tmp, fuzz.OutputCase("link-to-sentinel"))
     assert outcome.kind == "escape" and "sentinel" in outcome.detail

@@ -29,10 +29,11 @@ from test_cli_safety import (  # noqa: F401 (fixtures)
 from sspcodec.api import ContentChangeWarning, Encoder
 from sspcodec.batch import MANIFEST_NAME, MAX_MANIFEST_LINE, Manifest
 from sspcodec.cli import app
+from sspcodec.decoding import decode_jpeg
 from sspcodec.metadata import upright_exif
 from sspcodec.options import CompressError
-from sspcodec.sizes import decode_jpeg
-from sspnet.files.images import ImageReadError, UnsafeWriteError, load_image, write_bytes_atomic
+from sspnet.files.images import ImageReadError, load_image
+from sspnet.files.outputs import UnsafeWriteError, write_bytes_atomic
 
 
 @pytest.fixture(scope="module")

@@ -10,9 +10,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sspcodec.sizes import ImageReadError, UnsafeWriteError, parse_size, read_image, write_bytes_atomic
+from sspcodec.sizes import parse_size
 from sspnet.files import images as sio
 from sspnet.files import mapfiles, outputs
+from sspnet.files.images import ImageReadError, read_image
+from sspnet.files.outputs import UnsafeWriteError, write_bytes_atomic
 
 
 def png_bytes(im: Image.Image, **kw) -> bytes:
@@ -407,7 +409,7 @@ def test_output_plan_checks_everything_before_any_work(tmp_path: Path) -> None:
     src.write_bytes(b"input")
     os.link(src, tmp_path / "hard.jpg")
     (tmp_path / "soft.jpg").symlink_to(src)
-    plan = sio.OutputPlan(sources=[src], overwrite=True)
+    plan = outputs.OutputPlan(sources=[src], overwrite=True)
     for alias in ("in.png", "hard.jpg", "soft.jpg"):
         with pytest.raises(UnsafeWriteError, match="input"):
             plan.add(tmp_path / alias)
@@ -419,17 +421,17 @@ def test_output_plan_checks_everything_before_any_work(tmp_path: Path) -> None:
     with pytest.raises(IsADirectoryError):
         plan.add(tmp_path)
     (tmp_path / "exists.png").write_bytes(b"keep")
-    with pytest.raises(sio.OutputExistsError, match="--overwrite"):
-        sio.OutputPlan(sources=[src]).add(tmp_path / "exists.png")
+    with pytest.raises(outputs.OutputExistsError, match="--overwrite"):
+        outputs.OutputPlan(sources=[src]).add(tmp_path / "exists.png")
     assert src.read_bytes() == b"input"
 
 
 def test_output_plan_commit_loses_a_race_cleanly(tmp_path: Path) -> None:
     out = tmp_path / "out.jpg"
-    plan = sio.OutputPlan()
+    plan = outputs.OutputPlan()
     plan.add(out)
     out.write_bytes(b"written by another process meanwhile")
-    with pytest.raises(sio.OutputExistsError):
+    with pytest.raises(outputs.OutputExistsError):
         plan.commit({out: b"ours"})
     assert out.read_bytes() == b"written by another process meanwhile"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.jpg"]
@@ -439,7 +441,7 @@ def test_output_plan_commit_loses_a_race_cleanly(tmp_path: Path) -> None:
 
 def test_output_plan_writes_all_or_none(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     first, second = tmp_path / "a.jpg", tmp_path / "b.png"
-    plan = sio.OutputPlan()
+    plan = outputs.OutputPlan()
     plan.add(first)
     plan.add(second)
     real_link, calls = os.link, []
@@ -471,19 +473,19 @@ def test_publish_falls_back_to_exclusive_create_without_hard_links(tmp_path, mon
     dest = tmp_path / "a.jpg"
     write_bytes_atomic(dest, b"new", overwrite=False)
     assert dest.read_bytes() == b"new"
-    with pytest.raises(sio.OutputExistsError):
+    with pytest.raises(outputs.OutputExistsError):
         write_bytes_atomic(dest, b"again", overwrite=False)
     assert dest.read_bytes() == b"new" and sorted(p.name for p in tmp_path.iterdir()) == ["a.jpg"]
 
 
 def test_remove_temp_files_touches_only_the_writers_leftovers(tmp_path: Path) -> None:
     (tmp_path / "sub").mkdir()
-    stale = tmp_path / "sub" / f".a.jpg.x1y2z3{sio.TEMP_SUFFIX}"
+    stale = tmp_path / "sub" / f".a.jpg.x1y2z3{outputs.TEMP_SUFFIX}"
     stale.write_bytes(b"half")
-    keep = [tmp_path / "a.jpg", tmp_path / ".hidden", tmp_path / f"visible{sio.TEMP_SUFFIX}"]
+    keep = [tmp_path / "a.jpg", tmp_path / ".hidden", tmp_path / f"visible{outputs.TEMP_SUFFIX}"]
     for p in keep:
         p.write_bytes(b"x")
-    assert sio.remove_temp_files(tmp_path) == 1
+    assert outputs.remove_temp_files(tmp_path) == 1
     assert not stale.exists() and all(p.exists() for p in keep)
 
 

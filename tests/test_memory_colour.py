@@ -21,8 +21,8 @@ from sspcodec import CompressError, Encoder
 from sspcodec.backends.markers import APP2, component_ids, segments
 from sspcodec.metadata import read_meta, upright_exif
 from sspcodec.search import Score
-from sspcodec.sizes import ImageReadError, read_image
 from sspnet import build_model, save_checkpoint
+from sspnet.files.images import ImageReadError, read_image
 from sspnet.net.configs import CONFIGS
 
 ORIENTATION, MAKE = 0x0112, 0x010F

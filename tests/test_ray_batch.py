@@ -92,7 +92,7 @@ def test_ray_engine_matches_the_local_batch_and_isolates_a_bad_image(ray, photos
 
 
 def test_file_urls(ray, photos, reference, model_path, tmp_path):  # noqa: F811
-    from sspcodec.ray_batch import run_ray_batch
+    from sspcodec.batch.ray_engine import run_ray_batch
 
     out = tmp_path / "out"
     summary = run_ray_batch(f"file://{photos}", f"file://{out}", OPTIONS, model=str(model_path), workers=2)
@@ -103,7 +103,7 @@ def test_file_urls(ray, photos, reference, model_path, tmp_path):  # noqa: F811
 def test_an_object_store_url_keeps_the_manifest_rules(ray, photos, reference, model_path):  # noqa: F811
     """memory:// stands for s3:// and gs://: a store the driver reaches only through fsspec."""
     fsspec = pytest.importorskip("fsspec")
-    from sspcodec.ray_batch import run_ray_batch
+    from sspcodec.batch.ray_engine import run_ray_batch
 
     fs = fsspec.filesystem("memory")
     for p in photos.rglob("*.png"):
@@ -129,7 +129,7 @@ def test_an_object_store_url_keeps_the_manifest_rules(ray, photos, reference, mo
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="needs /proc to find the actors")
 def test_a_killed_actor_loses_nothing(ray, model_path, tmp_path):  # noqa: F811
-    from sspcodec.ray_batch import run_ray_batch
+    from sspcodec.batch.ray_engine import run_ray_batch
 
     src = tmp_path / "in"
     src.mkdir()

@@ -66,7 +66,7 @@ def as_encoder_input(image: np.ndarray) -> np.ndarray:
     """Validate and normalise pixels to HxWx3 (colour) or HxWx1 (grey) uint8.
 
     Accepts HxW and HxWx1 (greyscale), HxWx3 (RGB) and HxWx4 (RGBA; alpha is
-    dropped: compositing belongs to :func:`sspcodec.sizes.read_image`).
+    dropped: compositing belongs to :func:`sspnet.files.images.read_image`).
     """
     arr = np.asarray(image)
     if arr.dtype != np.uint8:

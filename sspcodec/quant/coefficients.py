@@ -2,7 +2,7 @@
 real writes. Also the one-call helper that encodes pixels with a quality map.
 
 Input shapes for :func:`encode_with_quality_map`: HxWx3 RGB, HxW / HxWx1 greyscale (written as
-a 1-component JPEG), HxWx4 RGBA (alpha dropped; composite with :func:`sspcodec.sizes.read_image`
+a 1-component JPEG), HxWx4 RGBA (alpha dropped; composite with :func:`sspnet.files.images.read_image`
 first if it matters). Any width/height works: partial edge blocks are ordinary blocks and MCU
 padding blocks are untouched. Chroma blocks take the highest quality of the luma blocks they
 cover.

@@ -28,8 +28,8 @@ from tqdm.auto import tqdm
 
 from sspnet import maps
 from sspnet.data.fixations import EyeTrackingImage
-from sspnet.files.images import write_bytes_atomic
 from sspnet.files.mapfiles import encode_map_png, map_levels, read_map
+from sspnet.files.outputs import write_bytes_atomic
 
 __all__ = [
     "cache_key",

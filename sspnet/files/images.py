@@ -1,5 +1,5 @@
 """Image files in: the one reader of both packages (the writer is :mod:`sspnet.files.outputs`, map
-files :mod:`sspnet.files.mapfiles`; the writer's names are re-exported here for its callers).
+files :mod:`sspnet.files.mapfiles`).
 
 Everything user-supplied passes through here, so the rules are strict:
 images come back as HxWx3 uint8 RGB no matter the source mode, failures raise
@@ -23,18 +23,7 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from sspnet.files.outputs import (
-    FILE_KINDS,
-    TEMP_SUFFIX,
-    OutputExistsError,
-    OutputPlan,
-    UnsafeWriteError,
-    check_output_entry,
-    open_entry,
-    remove_temp_files,
-    same_file,
-    write_bytes_atomic,
-)
+from sspnet.files.outputs import FILE_KINDS
 from sspnet.files.pixels import (
     ALPHA_MODES,
     WHITE,
@@ -290,23 +279,14 @@ __all__ = [
     "ALPHA_MODES",
     "DEFAULT_MAX_PIXELS",
     "IMAGE_SUFFIXES",
-    "TEMP_SUFFIX",
     "WHITE",
     "ImageReadError",
     "ImageSource",
     "LoadedImage",
-    "OutputExistsError",
-    "OutputPlan",
-    "UnsafeWriteError",
-    "check_output_entry",
     "describe_source",
     "image_size",
     "list_images",
     "load_image",
-    "open_entry",
     "open_regular_file",
     "read_image",
-    "remove_temp_files",
-    "same_file",
-    "write_bytes_atomic",
 ]

@@ -21,7 +21,7 @@ from sspnet.data import (
     read_fixation_dataset,
     read_shift_dataset,
 )
-from sspnet.files.images import write_bytes_atomic
+from sspnet.files.outputs import write_bytes_atomic
 from sspnet.net.configs import get_config
 from sspnet.net.model import build_model
 from sspnet.training.distributed import is_main_process

@@ -33,7 +33,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from tqdm.auto import tqdm
 
 from sspnet.device import autocast
-from sspnet.files.images import write_bytes_atomic
+from sspnet.files.outputs import write_bytes_atomic
 from sspnet.net.model import SSPNet
 from sspnet.preprocess import boxes_from_masks
 from sspnet.training import distributed, losses

@@ -18,8 +18,9 @@ from tqdm.auto import tqdm
 from sspnet import maps
 from sspnet.data.fixations import DatasetError, EyeTrackingImage
 from sspnet.distortions import LEVELS, canonical_kind, distort
-from sspnet.files.images import read_image, write_bytes_atomic
+from sspnet.files.images import read_image
 from sspnet.files.mapfiles import encode_map_png, encode_png
+from sspnet.files.outputs import write_bytes_atomic
 
 from .reader import MANIFEST_COLUMNS, MANIFEST_NAME, OPTIONAL_COLUMNS, PRISTINE, ShiftScene, read_shift_dataset
 from .synthetic import SYNTH_ALPHA, synthesize_distorted_saliency

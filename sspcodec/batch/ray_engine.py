@@ -8,9 +8,9 @@ Why it is built this way:
   only turn input bytes into JPEG bytes. A killed actor therefore loses nothing: its image is
   retried on a fresh actor (up to ``retries`` times, then recorded as failed with the reason),
   and no output or manifest line is ever half-written. It is the local batch's design
-  (:mod:`sspcodec.batch`) with Ray in place of the process pool, and it literally shares that
+  (:mod:`sspcodec.batch.run`) with Ray in place of the process pool, and it literally shares that
   code: the same manifest, names, skip rules, signals, progress bar and summary, through the
-  :class:`~sspcodec.batch.Pool` interface. So equal options give byte-identical outputs.
+  :class:`~sspcodec.batch.run.Pool` interface. So equal options give byte-identical outputs.
 - **One model per actor.** Loading the model (torch import included) is the expensive part,
   so each actor loads it once and encodes image after image; an actor requests the CPUs its
   torch threads use (and one GPU with ``device="cuda"``).
@@ -38,10 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from sspnet.errors import error_text
-from sspnet.files.images import IMAGE_SUFFIXES
-
-from .batch import (
+from sspcodec.batch import (
     MANIFEST_NAME,
     BatchError,
     BatchJob,
@@ -57,6 +54,8 @@ from .batch import (
     run_batch,
     worker_setup,
 )
+from sspnet.errors import error_text
+from sspnet.files.images import IMAGE_SUFFIXES
 
 RAY_MISSING = 'the ray engine needs Ray, which is not installed: pip install "sspcodec[ray]"'
 FSSPEC_MISSING = 'URLs need fsspec, which is not installed: pip install "sspcodec[ray]"'
@@ -133,7 +132,7 @@ class _Task:
 
 class RayPool:
     """Up to `n` encoder actors, started on demand, one task each at a time (the local pool's
-    contract, :class:`sspcodec.batch.Pool`). An actor that dies is killed for good and its task
+    contract, :class:`sspcodec.batch.run.Pool`). An actor that dies is killed for good and its task
     resubmitted to a fresh actor, at most `retries` times; after that the task's result is a
     failure naming the cause, so one image can never fail the job."""
 
@@ -364,7 +363,7 @@ def run_ray_batch(
     overwrite: bool = False, method: str = "rd", strength: float = 1.0, address: str | None = None,
     retries: int = DEFAULT_RETRIES,
 ) -> BatchSummary:
-    """`sspcodec.batch.run_batch` with `workers` Ray actors as the encoders; IN and OUT may be
+    """`sspcodec.batch_batch` with `workers` Ray actors as the encoders; IN and OUT may be
     local paths or fsspec URLs. Same outputs, manifest and summary as the local batch with the
     same options. `address`: None starts a local Ray with the workers' CPUs; "auto" or
     "host:port" joins a cluster."""

@@ -1,6 +1,6 @@
 """One batch run's rules, image by image: read and hash the input, skip what the manifest says is
 done and intact, refuse an output that is not ours or not a regular file, write atomically,
-record, count. The local folder is the store here; :mod:`sspcodec.ray_batch` swaps in fsspec
+record, count. The local folder is the store here; :mod:`sspcodec.batch.ray_engine` swaps in fsspec
 URLs under the same rules.
 """
 from __future__ import annotations
@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sspcodec.batch.manifest import MANIFEST_NAME, Manifest, make_folders_inside, read_output_file
 from sspnet.errors import error_text
-from sspnet.files.images import ImageReadError, check_output_entry, open_regular_file, write_bytes_atomic
-
-from .manifest import MANIFEST_NAME, Manifest, make_folders_inside, read_output_file
+from sspnet.files.images import ImageReadError, open_regular_file
+from sspnet.files.outputs import check_output_entry, write_bytes_atomic
 
 
 @dataclass
@@ -60,7 +60,7 @@ class BatchSummary:
 
 @dataclass
 class BatchJob:
-    src: Path | str  # a local path, or a URL for `sspcodec.ray_batch`'s fsspec stores
+    src: Path | str  # a local path, or a URL for `sspcodec.batch.ray_engine`'s fsspec stores
     rel: str
     output: str
     sha256: str = ""
@@ -71,7 +71,7 @@ class BatchRun:
     """One batch run's state: the jobs left, the manifest, the summary, the log.
 
     Input and output I/O go through `read`, `output_exists`, `write` and `read_output`: a local
-    folder here, another store in a subclass (:mod:`sspcodec.ray_batch`'s fsspec URLs), with
+    folder here, another store in a subclass (:mod:`sspcodec.batch.ray_engine`'s fsspec URLs), with
     the same manifest rules either way."""
 
     def __init__(self, out_dir: Path | str, key: dict, overwrite: bool, manifest: Manifest | None = None):

@@ -35,17 +35,16 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from sspnet.files.images import (
-    list_images,
-    open_entry,
-    remove_temp_files,
-    same_file,
+from sspcodec.batch.jobs import BatchJob, BatchRun, BatchSummary
+from sspcodec.batch.manifest import (
+    Manifest,
+    make_folders_inside,
+    model_identity,
 )
-
-from .batchrun import BatchJob, BatchRun, BatchSummary
-from .manifest import MANIFEST_NAME, MAX_MANIFEST_LINE, Manifest, make_folders_inside, model_identity, read_output_file
-from .options import Budget
-from .workers import Pool, PoolFactory, encode_task, local_pool, make_encoder, worker_setup
+from sspcodec.batch.workers import Pool, PoolFactory, local_pool, worker_setup
+from sspcodec.options import Budget
+from sspnet.files.images import list_images
+from sspnet.files.outputs import open_entry, remove_temp_files, same_file
 
 LOCK_NAME = ".sspcodec-batch.lock"
 SCRATCH_NAME = ".sspcodec-tmp"
@@ -164,7 +163,7 @@ def run_batch(
     """Encode every image under `in_dir` to `out_dir` (same tree, .jpg); returns the summary.
 
     `options` are `Encoder.compress` keywords (a budget, ...). `make_pool` chooses who encodes
-    (default: local processes; :mod:`sspcodec.ray_batch` passes Ray actors). Raises
+    (default: local processes; :mod:`sspcodec.batch.ray_engine` passes Ray actors). Raises
     :class:`BatchError` when the run cannot start; a run stopped by SIGINT/SIGTERM returns with
     ``summary.interrupted`` set.
     """
@@ -260,26 +259,5 @@ def _drive(run: BatchRun, jobs: deque, pool: Pool, options: dict) -> None:
         run.summary.not_done = len(jobs) + len(in_flight)
 
 
-__all__ = [
-    "MANIFEST_NAME",
-    "MAX_MANIFEST_LINE",
-    "BatchError",
-    "BatchJob",
-    "BatchRun",
-    "BatchSummary",
-    "Manifest",
-    "Pool",
-    "PoolFactory",
-    "batch_key",
-    "check_folders",
-    "encode_task",
-    "execute",
-    "local_pool",
-    "make_encoder",
-    "make_folders_inside",
-    "model_identity",
-    "output_names",
-    "read_output_file",
-    "run_batch",
-    "worker_setup",
-]
+__all__ = ["LOCK_NAME", "SCRATCH_NAME", "BatchError", "batch_key", "check_folders", "execute", "output_names",
+           "run_batch"]

@@ -25,7 +25,7 @@ from sspnet.errors import error_text
 class Pool(Protocol):
     """What `_drive` needs of the encoders: up to `n` tasks at a time, results as they finish
     (a task that cannot finish is reported as a failed result, never lost). The local process
-    pool and the Ray engine (:mod:`sspcodec.ray_batch`) both implement it, so they share the
+    pool and the Ray engine (:mod:`sspcodec.batch.ray_engine`) both implement it, so they share the
     driver, the manifest and the output writing, and so their outputs."""
 
     n: int
@@ -71,7 +71,7 @@ def worker_setup(model: str, device: str, backend: str | None, workers: int, met
 def make_encoder(model: str, device: str, backend: str | None, threads: int, method: str, strength: float):
     import torch
 
-    from .api import Encoder
+    from sspcodec.api import Encoder
 
     torch.set_num_threads(threads)
     return Encoder(model, device, backend, method=method, strength=strength)
@@ -79,7 +79,7 @@ def make_encoder(model: str, device: str, backend: str | None, threads: int, met
 
 def encode_task(encoder, data: bytes, options: dict) -> dict:
     """One image's JPEG bytes and figures, or why it failed (a bad file never stops the batch)."""
-    from .api import ContentChangeWarning
+    from sspcodec.api import ContentChangeWarning
 
     try:
         with warnings.catch_warnings():  # the notices travel in the summary, said once by the parent
