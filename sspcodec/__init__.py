@@ -1,13 +1,16 @@
 """sspcodec: saliency-shift-driven JPEG encoding built on SSPNet.
 
-Layout: :mod:`.backends` (all libjpeg I/O: pixels and DCT coefficients), :mod:`.quant`
-(quantisation tables, per-block requantisation, quality maps, RD pruning), :mod:`.search`
-(allocation strategies, RD pruning as the default method, the candidate search), :mod:`.api`
-(wires the model, allocation, method and I/O).
+The encoder is a pipeline (:mod:`.api`): read (:mod:`.source`) -> score (:mod:`.scoring`,
+:mod:`.allocation`) -> budget (:mod:`.budget`) -> method (:mod:`.methods`: rd, search) -> guard ->
+result (:mod:`.result`). Below it: :mod:`.quant` (quantisation tables, requantisation, RD pruning)
+and :mod:`.backends` (all libjpeg I/O: pixels and DCT coefficients).
 """
 from .allocation import CentreBiasAllocation, GivenMapAllocation, PlainAllocation, SaliencyAllocation
-from .api import Budget, CompressError, CompressResult, ContentChangeWarning, Encoder, Figures, compress
-from .search import CandidateFamily, CandidateSearch, RdPruning
+from .api import ContentChangeWarning, Encoder, compress
+from .methods import CandidateFamily, CandidateSearch, Method, RdPruning
+from .options import Budget, CompressError
+from .result import CompressResult, Figures
+from .source import Source, read_source
 
 __all__ = [
     "Budget",
@@ -20,9 +23,12 @@ __all__ = [
     "Encoder",
     "Figures",
     "GivenMapAllocation",
+    "Method",
     "PlainAllocation",
     "RdPruning",
     "SaliencyAllocation",
+    "Source",
     "compress",
+    "read_source",
 ]
 __version__ = "0.1.0"

@@ -1,71 +1,49 @@
 """Python API: `compress(image, ...)` and `Encoder` (keeps the model loaded across images).
 
-Wiring only: read -> the model's SM_r of the pristine image, once (it is all a shift prediction
-needs from the pristine side) -> the budget (:class:`Budget`) -> a priority map (an
-:class:`~sspcodec.allocation.Allocation`) -> the method at the budget's bytes -> one JPEG, with the
-source's ICC profile and EXIF (orientation 1) unless `strip`, greyscale if the source is.
+`Encoder.compress` is a pipeline, each stage in its own module, entered once in this order:
 
-Methods: ``"rd"`` (the default; :class:`~sspcodec.search.RdPruning`): saliency-weighted RD pruning
-of a finer jpegli JPEG by the predicted saliency (optionally raised where the plain JPEG is
-predicted to shift attention), guarded by the model's saliency-weighted PSNR against the plain
-JPEG: one encoding; model evaluations: SM_r, the plain JPEG's and the output's SSM, plus one per
-other test-time view of the model's saliency (the shipped one has three: six in all).
-``"search"`` (:class:`~sspcodec.search.CandidateSearch`, libjpeg-turbo by default): candidate
-quality maps scored by predicted shift. On held-out images the rd method wins where people look
-at equal bytes (docs/BENCHMARKS.md).
+1. read (:mod:`sspcodec.source`): pixels and metadata from one open of the file;
+2. score (:mod:`sspcodec.scoring`): the model's SM_r of the pristine image, once (all a shift
+   prediction needs from the pristine side), and the allocation's map of where quality
+   matters (:mod:`sspcodec.allocation`) as the method's weights;
+3. budget (:mod:`sspcodec.budget`): the bytes, and the plain JPEG that sets them;
+4. method (:mod:`sspcodec.methods`): the encoding at those bytes (``"rd"``, the default:
+   saliency-weighted RD pruning; ``"search"``: candidate quality maps scored by predicted shift);
+5. guard: the method's own fallback to the plain JPEG;
+6. result (:mod:`sspcodec.result`): one JPEG with the source's ICC profile and EXIF (orientation
+   1) unless `strip`, greyscale if the source is, with its figures beside the plain JPEG's.
 
 Memory is bounded by design: candidates are scored one decode at a time and every map is kept
 at the model's input resolution (about 384x288), so beyond the image itself only a few
-full-size arrays are ever alive (README "Memory" gives the measured peaks).
+full-size arrays are ever alive (docs/SAFETY.md gives the measured peaks).
 """
 from __future__ import annotations
 
-import os
 import time
 import warnings
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
-from PIL import Image
 
-from sspcodec.metadata import ImageMeta, read_meta
 from sspnet import SSPNet, load_model
-from sspnet.files.images import DEFAULT_MAX_PIXELS, LoadedImage, load_image
 
 from .allocation import Allocation, GivenMapAllocation, SaliencyAllocation
-from .backends import get_backend
-from .backends.markers import insert_metadata, metadata_segments
-from .backends.progressive import smallest_form
+from .backends import Backend, get_backend
+from .backends.markers import metadata_segments
+from .budget import budget_bytes, fewest_bytes
+from .methods import DEFAULT_FAMILIES, METHOD_BACKENDS, CandidateFamily, Method, PlainJpeg, make_method
 from .options import (
+    DEFAULT_METHOD,
     Budget,
     CompressError,
-    check_dimensions,
-    check_max_pixels,
+    check_method,
     check_priority,
-    check_reading,
     check_request,
     check_strength,
 )
-from .quant import luma_block_shape
-from .quant.rdprune import fit_quality, plain_encoder
-from .quant.settings import PruneSettings
-from .result import CompressResult, Figures, to_image_size
+from .result import CompressResult, build_result, to_image_size
 from .scoring import ShiftScorer
-from .search import DEFAULT_FAMILIES, CandidateFamily, CandidateSearch, PlainJpeg, RdPruning, SearchResult
-
-ImageInput = str | os.PathLike | bytes | np.ndarray | Image.Image
-
-#: The encoding methods, and the back-end each uses unless one is named.
-METHOD_BACKENDS = {"rd": "jpegli", "search": "turbo"}
-DEFAULT_METHOD = "rd"
-
-
-def check_method(method: Any) -> str:
-    """"rd" or "search", else CompressError naming the valid ones."""
-    if method not in METHOD_BACKENDS:
-        raise CompressError(f"method must be one of {', '.join(METHOD_BACKENDS)}, got {method!r}")
-    return method
+from .source import ImageInput, Source, read_source
 
 
 class ContentChangeWarning(UserWarning):
@@ -82,14 +60,14 @@ class Encoder:
     plain base JPEG); "search" picks among candidate quality maps by predicted shift. `backend`:
     the base encoder (None: jpegli for rd, libjpeg-turbo for search).
 
-    `allocation` decides which blocks deserve the bytes (default: the model's saliency);
-    `search` (an attribute that may be replaced: :class:`~sspcodec.search.RdPruning`, or for
-    "search" a :class:`~sspcodec.search.CandidateSearch` built from `families`, `refine_steps`,
-    `max_psnr_drop`, `keep_dc`) makes the encoding. `max_psnr_drop` (dB) guards global fidelity
-    in the search: a candidate whose PSNR falls more than this below the plain JPEG's is not
-    chosen. `keep_dc=False` reproduces the search outputs of the encoder before the DC fix.
-    `guard` (rd): return the plain JPEG when the pruned one is worse where people are predicted
-    to look (its saliency-weighted PSNR is lower).
+    `allocation` decides where quality matters (default: the model's saliency); `strategy` (the
+    method's object, :class:`~sspcodec.methods.RdPruning` or
+    :class:`~sspcodec.methods.CandidateSearch`; it may be replaced by any
+    :class:`~sspcodec.methods.Method`) makes the encoding. Search options: `families`,
+    `refine_steps`, `max_psnr_drop` (dB: a candidate whose PSNR falls more than this below the
+    plain JPEG's is not chosen), `keep_dc` (False reproduces the search outputs of the encoder
+    before the DC fix). rd option: `guard` (return the plain JPEG when the pruned one is worse
+    where people are predicted to look: its saliency-weighted PSNR is lower).
     """
 
     def __init__(
@@ -108,56 +86,41 @@ class Encoder:
         strength: float = 1.0,
         guard: bool = True,
     ):
-        self.method = check_method(method)
-        self.guard = guard
+        name = check_method(method)
         strength = check_strength(strength)
-        self.backend = get_backend(METHOD_BACKENDS[self.method] if backend is None else backend)
-        if not self.backend.supports_dct:
-            raise CompressError(f"back-end '{self.backend.name}' cannot rewrite DCT blocks; use turbo or mozjpeg")
+        base = get_backend(METHOD_BACKENDS[name] if backend is None else backend)
+        if not base.supports_dct:
+            raise CompressError(f"back-end '{base.name}' cannot rewrite DCT blocks; use turbo or mozjpeg")
         self.model = load_model(model, device) if isinstance(model, str) else model.eval()
         self.allocation: Allocation = allocation if allocation is not None else SaliencyAllocation()
-        self.search: CandidateSearch | RdPruning
-        if self.method == "rd":
-            self.search = RdPruning(self.backend.name, PruneSettings(strength))
-        else:
-            self.search = CandidateSearch(
-                self.backend, families, refine_steps=refine_steps, max_psnr_drop=max_psnr_drop, keep_dc=keep_dc
-            )
+        self.strategy: Method = make_method(
+            name, base, strength=strength, guard=guard, families=families, refine_steps=refine_steps,
+            max_psnr_drop=max_psnr_drop, keep_dc=keep_dc,
+        )
         self.batch_size = batch_size
+
+    @property
+    def method(self) -> str:
+        """The method's name ("rd" or "search")."""
+        return self.strategy.name
+
+    @property
+    def backend(self) -> Backend:
+        """The base encoder."""
+        return self.strategy.backend
 
     # -- plain JPEG, the reference every figure is compared with --
     def plain(self, rgb: np.ndarray, quality: int, progressive: bool = True) -> bytes:
-        """The back-end's plain JPEG with optimised Huffman tables; for rd, its DCT rewritten as
-        the pruned output is (1 component for grey pixels; progressive where that is smaller,
-        as cjpegli writes), so both compare fairly."""
-        if self.method == "rd":
-            return plain_encoder(rgb, self.backend.name, progressive)(int(quality))
-        return self.backend.encode(rgb, int(quality), optimize=True)
+        """The method's plain JPEG at `quality` (see :meth:`Method.plain`)."""
+        return self.strategy.plain(rgb, quality, progressive)
 
     def plain_at_bytes(self, rgb: np.ndarray, target: int) -> PlainJpeg:
-        """Highest integer quality whose plain JPEG fits `target` bytes: bisection (~7 encodes),
-        then a look at the next qualities, since size is not strictly monotonic in quality. The
-        fit uses baseline sizes (no re-coding per try); then the winner is re-coded where smaller
-        and up to two finer qualities are tried in that form (re-coding saves about 1.5%)."""
-        best = fit_quality(lambda q: self.plain(rgb, q, progressive=False), target, largest_file=False)
-        if best is not None and self.method == "rd":  # re-coding may make room for finer qualities
-            best = (best[0], smallest_form(best[1]))
-            for q in range(best[0] + 1, min(best[0] + 2, 100) + 1):
-                data = self.plain(rgb, q)
-                if len(data) > target:
-                    break
-                best = (q, data)
-        if best is None:
-            need = len(self.plain(rgb, 1))
-            raise CompressError(
-                f"a budget of {target} bytes is too small for this image: "
-                f"even a plain quality-1 JPEG needs {need} bytes"
-            )
-        return PlainJpeg(*best)
+        """Highest integer quality whose plain JPEG fits `target` bytes (see :meth:`Method.plain_at_bytes`)."""
+        return self.strategy.plain_at_bytes(rgb, target)
 
     def compress(
         self,
-        image: ImageInput,
+        image: ImageInput | Source,
         *,
         max_bytes: int | str | None = None,
         bpp: float | None = None,
@@ -187,125 +150,41 @@ class Encoder:
         (default white; `alpha="error"` refuses transparent images instead), `frame` picks one
         frame of an animation or multi-page file (default 0), and each such change is issued as a
         :class:`ContentChangeWarning` and listed in `CompressResult.notices`. `name` is how
-        errors and notices name the image (e.g. its path when `image` is bytes).
+        errors and notices name the image (e.g. its path when `image` is bytes). `image` may be
+        a :class:`~sspcodec.source.Source` already read (the reading options are then its own).
         """
         t0 = time.perf_counter()
-        budget = check_request(image, max_bytes=max_bytes, bpp=bpp, max_shift=max_shift, quality=quality, name=name)
-        limit = check_max_pixels(max_pixels)
-        reading = check_reading(alpha, background, frame)
+        budget = check_request(max_bytes=max_bytes, bpp=bpp, max_shift=max_shift, quality=quality, name=name)
         priority = check_priority(priority)
-        loaded = load_image(image, max_pixels=DEFAULT_MAX_PIXELS if limit is None else limit, name=name, **reading)
-        rgb = loaded.pixels
-        check_dimensions(rgb.shape[1], rgb.shape[0])  # another frame than the first may be larger
-        for text in loaded.notices:
+        source = read_source(image, max_pixels=max_pixels, alpha=alpha, background=background, frame=frame,
+                             name=name)
+        for text in source.notices:
             warnings.warn(text, ContentChangeWarning, stacklevel=2)
         try:
-            return self._compress(image, loaded, reading["background"], budget, priority, strip, t0)
+            return self._pipeline(source, budget, priority, strip, t0)
         except MemoryError:
-            h, w = rgb.shape[:2]
+            h, w = source.shape
             raise CompressError(
                 f"out of memory encoding this {w}x{h} image; downscale it or lower max_pixels"
             ) from None
 
-    def _compress(
-        self, image: ImageInput, loaded: LoadedImage, background: tuple[int, int, int], budget: Budget,
-        priority: np.ndarray | None, strip: bool, t0: float,
+    def _pipeline(
+        self, source: Source, budget: Budget, priority: np.ndarray | None, strip: bool, t0: float
     ) -> CompressResult:
-        rgb = loaded.pixels
-        meta = read_meta(image)
-        if loaded.composited and len(set(background)) > 1:  # grey + alpha on a coloured background is colour
-            meta = ImageMeta(meta.icc_profile, meta.exif, greyscale=False)
-        # the model sees RGB; a greyscale source is encoded from one channel, as one component
-        pixels = np.ascontiguousarray(rgb[:, :, 0]) if meta.greyscale else rgb
-        carried = meta.stripped() if strip else meta
-        overhead = sum(map(len, metadata_segments(carried.icc_profile, carried.exif, 1 if meta.greyscale else 3)))
+        """score -> budget -> method -> guard -> result, for one source already read."""
+        method, rgb, pixels = self.strategy, source.rgb, source.pixels
+        carried = source.meta.stripped() if strip else source.meta
         scorer = ShiftScorer(self.model, rgb, self.batch_size)
         allocation = self.allocation if priority is None else GivenMapAllocation(priority)
-        # the search wants block priorities; RD pruning takes block means of a pixel map itself
-        grid = rgb.shape[:2] if self.method == "rd" else luma_block_shape(*rgb.shape[:2])
-        prio = allocation.priority(rgb, to_image_size(scorer.saliency, rgb.shape[:2]), grid)
-        if budget.max_shift is not None:
-            found = self._min_bytes(pixels, prio, budget.max_shift, scorer)
+        weights = method.weights(allocation.where(rgb, to_image_size(scorer.saliency, source.shape)), source.shape)
+        if budget.max_shift is not None:  # a shift budget has no size: the budget stage runs the method
+            found = fewest_bytes(method, pixels, weights, budget.max_shift, scorer)
         else:
-            target, plain = self._budget_bytes(budget, pixels, overhead)
-            found = self.search.run(pixels, prio, target, plain, scorer)
-            found = self._guard(found, scorer)
-        return _result(found, carried, budget.describe(), scorer, time.perf_counter() - t0, loaded.notices)
-
-    def _guard(self, found: SearchResult, scorer: ShiftScorer) -> SearchResult:
-        """rd: the plain JPEG instead of a pruned output that is worse where people are predicted
-        to look (saliency-weighted PSNR below the plain one's, which has at least as many bytes).
-        Happens on very smooth images (e.g. upscaled ones), where the finer base buys little."""
-        if not self.guard or self.method != "rd" or found.best.data == found.plain.data:
-            return found
-        if scorer.weighted_psnr(found.best.data) >= scorer.weighted_psnr(found.plain.data):
-            return found
-        return SearchResult(found.plain, found.plain, found.plain_quality)
-
-    def _budget_bytes(self, budget: Budget, pixels: np.ndarray, overhead: int = 0) -> tuple[int, PlainJpeg]:
-        """Bytes of a size budget for the image data, and the plain JPEG that sets them (a quality
-        budget) or fits them best (max_bytes, bpp). A size budget is for the whole file, so the
-        `overhead` bytes of the carried metadata are taken off it."""
-        if budget.quality is not None:
-            plain = PlainJpeg(budget.quality, self.plain(pixels, budget.quality))
-            return len(plain.data), plain
-        h, w = pixels.shape[:2]
-        total = budget.max_bytes if budget.max_bytes is not None else int(budget.bpp * h * w / 8)
-        if total < 1:
-            raise CompressError(f"a budget of {budget.bpp:g} bpp is {budget.bpp * h * w / 8:.3g} bytes for this "
-                                f"{w}x{h} image: too small for any JPEG")
-        carried = f"the source's ICC profile and EXIF take {overhead} bytes of the {total} (strip=True drops them)"
-        if overhead >= total:
-            raise CompressError(f"a budget of {total} bytes is too small for this image: {carried}")
-        try:
-            return total - overhead, self.plain_at_bytes(pixels, total - overhead)
-        except CompressError as exc:
-            if not overhead:
-                raise
-            raise CompressError(f"{exc}, and {carried}") from None
-
-    def _min_bytes(
-        self, pixels: np.ndarray, prio: np.ndarray | None, max_shift: float, scorer: ShiftScorer
-    ) -> SearchResult:
-        """Fewest bytes with predicted shift <= max_shift: bisection over plain-quality budgets,
-        each encoded by the method (the search quickly: the first three families, no refinement)."""
-        lo, hi = 5, 100
-        found = None
-        quick = {"families": self.search.families[:3], "refine_steps": 0} if self.method == "search" else {}
-        while lo <= hi:
-            q = (lo + hi) // 2
-            plain = PlainJpeg(q, self.plain(pixels, q))
-            out = self.search.run(pixels, prio, len(plain.data), plain, scorer, **quick)
-            if out.best.shift <= max_shift:
-                found, hi = out, q - 1
-            else:
-                lo = q + 1
-        if found is None:
-            raise CompressError(f"no encoding reaches a predicted shift <= {max_shift:g}, even near-lossless")
-        return found
-
-
-def _result(
-    found: SearchResult, meta: ImageMeta, target: str, scorer: ShiftScorer, seconds: float, notices: tuple[str, ...]
-) -> CompressResult:
-    """The chosen encoding with `meta`'s ICC profile and EXIF inserted (what fits its component
-    count: pyjpegli writes even grey as three); the baseline's bytes count the same metadata,
-    so both sizes compare like for like."""
-    h, w = scorer.rgb.shape[:2]
-    best, plain = found.best, found.plain
-    data = insert_metadata(best.data, meta.icc_profile, meta.exif)
-    plain_bytes = len(plain.data) + len(data) - len(best.data)
-    baseline = Figures(
-        bytes=plain_bytes, bpp=plain_bytes * 8 / (h * w), predicted_shift=plain.shift, quality=found.plain_quality,
-        predicted_wpsnr=scorer.weighted_psnr(plain.data),
-    )
-    return CompressResult(
-        data=data, width=w, height=h, bytes=len(data), bpp=len(data) * 8 / (h * w),
-        predicted_shift=best.shift, predicted_wpsnr=scorer.weighted_psnr(best.data),
-        quality_map=best.quality_map, baseline=baseline, target=target,
-        model_evaluations=scorer.evaluations, seconds=seconds, saliency_lowres=scorer.saliency,
-        ssm_lowres=best.ssm, baseline_ssm_lowres=plain.ssm, block_weights=found.block_weights, notices=notices,
-    )
+            channels = 1 if source.meta.greyscale else 3
+            overhead = sum(map(len, metadata_segments(carried.icc_profile, carried.exif, channels)))
+            target, plain = budget_bytes(budget, method, pixels, overhead)
+            found = method.guard(method.run(pixels, weights, target, plain, scorer), scorer)
+        return build_result(found, carried, budget.describe(), scorer, time.perf_counter() - t0, source.notices)
 
 
 _ENCODERS: dict[tuple, Encoder] = {}

@@ -14,7 +14,6 @@ from sspnet.files.outputs import OutputPlan
 from .options import (
     Budget,
     CompressError,
-    check_dimensions,
     check_engine,
     check_jpeg_name,
     check_max_pixels,
@@ -127,15 +126,16 @@ def compress(
     (transparency flattened, one frame of an animation) is said in a notice on stderr."""
     import warnings
 
-    from sspnet.files.images import DEFAULT_MAX_PIXELS, load_image
-
-    from .api import ContentChangeWarning, Encoder, check_method, check_strength
+    from .api import ContentChangeWarning, Encoder
+    from .options import check_method, check_strength
+    from .source import read_source
 
     with one_line_errors():
         opts = _budget(max_bytes, bpp, max_shift, quality) | _extras(strip, max_pixels, alpha, background, frame)
         check_engine(model, device, backend)
         check_method(method), check_strength(strength)
-        check_dimensions(*image_size(src, max_pixels=max_pixels or DEFAULT_MAX_PIXELS))
+        reading = {k: opts.pop(k) for k in ("max_pixels", "alpha", "background", "frame") if k in opts}
+        source = read_source(src, **reading)  # the one open of the file, before the model loads
         out = out or src.with_name(src.stem + ".sspcodec.jpg")
         plan = OutputPlan(sources=[src], overwrite=overwrite)
         plan.add(out, "-o")
@@ -144,14 +144,12 @@ def compress(
             plan.add(report, "--report")
         with warnings.catch_warnings():  # printed below as notices, once
             warnings.simplefilter("ignore", ContentChangeWarning)
-            result = Encoder(model, device, backend, method=method, strength=strength).compress(src, **opts)
+            result = Encoder(model, device, backend, method=method, strength=strength).compress(source, **opts)
         files = {out: result.data}
         if report:
             from .report import report_png
 
-            shown = load_image(src, max_pixels=max_pixels or DEFAULT_MAX_PIXELS,
-                               **check_reading(alpha, background, frame)).pixels
-            files[report] = report_png(shown, result)
+            files[report] = report_png(source.rgb, result)
         plan.commit(files)
     _notices(list(result.notices) + ([name_notice] if name_notice else []))
     if as_json:
@@ -211,7 +209,7 @@ def batch(
     130 or 143. `--engine ray` writes the same outputs and manifest (see docs/SCALE.md)."""
     from sspcodec.batch import BatchError, check_folders, run_batch
 
-    from .api import check_method, check_strength
+    from .options import check_method, check_strength
 
     with one_line_errors():
         opts = _budget(max_bytes, bpp, max_shift, quality) | _extras(strip, max_pixels, alpha, background, frame)

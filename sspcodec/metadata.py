@@ -1,24 +1,21 @@
 """What an image source says besides its pixels: ICC profile, EXIF block, true greyscale.
 
-:func:`sspnet.files.images.read_image` returns upright RGB pixels and nothing else; an encoder that
-rewrites the image needs the rest to keep the photo's colour and metadata: the embedded ICC
+The reader returns upright RGB pixels and what the header said; an encoder that rewrites the
+image needs the rest to keep the photo's colour and metadata: the embedded ICC
 profile (pixels are not colour-managed, so the profile must travel with them), the EXIF block
 with its orientation reset to 1 (the reader has already rotated the pixels), and whether the
-source is greyscale (so a 1-component JPEG can be written). Only headers are read; a source
-whose metadata cannot be read yields none (reading errors are the reader's to report).
+source is greyscale (so a 1-component JPEG can be written). Nothing here opens a file:
+:mod:`sspcodec.source` reads it once and passes the header on.
 """
 
 from __future__ import annotations
 
-import io
-import os
 import struct
-import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Any
 
 import numpy as np
-from PIL import Image
 
 #: Pillow modes of single-channel sources (alpha allowed), 1-bit to float.
 GREY_MODES = frozenset({"1", "L", "LA", "La", "I", "F", "I;16", "I;16B", "I;16L", "I;16N"})
@@ -69,36 +66,21 @@ def upright_exif(block: bytes) -> bytes | None:
     return bytes(out)
 
 
-def _from_pil(im: Image.Image) -> ImageMeta:
-    icc = im.info.get("icc_profile") or None
-    exif = im.info.get("exif")
+def meta_from_header(mode: str | None, info: Mapping[str, Any]) -> ImageMeta:
+    """ICC profile, upright EXIF and greyscale-ness from what a file's header said (Pillow's
+    mode and info, as :class:`sspnet.files.pixels.LoadedImage` carries them)."""
+    icc = info.get("icc_profile") or None
+    exif = info.get("exif")
     return ImageMeta(
         icc_profile=bytes(icc) if icc else None,
         exif=upright_exif(bytes(exif)) if exif else None,
-        greyscale=im.mode in GREY_MODES,
+        greyscale=mode in GREY_MODES,
     )
 
 
-def read_meta(src: object) -> ImageMeta:
-    """ICC profile, upright EXIF and greyscale-ness of a path, encoded bytes, PIL image or array
-    (an array has no metadata; HxW, HxWx1 and grey+alpha HxWx2 arrays are greyscale)."""
-    if isinstance(src, np.ndarray):
-        return ImageMeta(greyscale=src.ndim == 2 or (src.ndim == 3 and src.shape[2] in (1, 2)))
-    if isinstance(src, Image.Image):
-        return _from_pil(src)
-    try:
-        if isinstance(src, (bytes, bytearray, memoryview)):
-            fp: object = io.BytesIO(bytes(src))
-        elif isinstance(src, (str, os.PathLike)) and Path(src).is_file():
-            fp = src
-        else:
-            return ImageMeta()
-        with warnings.catch_warnings():  # the reader enforces the pixel limit, with its message
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(fp) as im:  # header only: no pixel data is decoded
-                return _from_pil(im)
-    except Exception:  # unreadable sources are the reader's to report, with its message
-        return ImageMeta()
+def array_meta(arr: np.ndarray) -> ImageMeta:
+    """An array has no metadata; HxW, HxWx1 and grey+alpha HxWx2 arrays are greyscale."""
+    return ImageMeta(greyscale=arr.ndim == 2 or (arr.ndim == 3 and arr.shape[2] in (1, 2)))
 
 
-__all__ = ["GREY_MODES", "ImageMeta", "read_meta", "upright_exif"]
+__all__ = ["GREY_MODES", "ImageMeta", "array_meta", "meta_from_header", "upright_exif"]

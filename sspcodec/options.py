@@ -18,7 +18,6 @@ import numpy as np
 from PIL import ImageColor
 
 from sspcodec.sizes import parse_size, shorten
-from sspnet.files.images import ImageReadError, image_size
 
 DEFAULT_QUALITY = 85
 #: A byte budget beyond a terabyte is a typo, and would overflow the encoder's integer maths.
@@ -147,6 +146,18 @@ def check_max_pixels(value: Any) -> int | None:
     return None if value is None else check_int("max_pixels", value, 1, MAX_PIXELS_LIMIT)
 
 
+#: The encoding methods (:data:`sspcodec.methods.METHODS` holds one strategy per name).
+METHOD_NAMES = ("rd", "search")
+DEFAULT_METHOD = "rd"
+
+
+def check_method(method: Any) -> str:
+    """"rd" or "search", else CompressError naming the valid ones."""
+    if method not in METHOD_NAMES:
+        raise CompressError(f"method must be one of {', '.join(METHOD_NAMES)}, got {method!r}")
+    return method
+
+
 def check_strength(value: Any) -> float:
     """A finite number in [0, 1] (bools, strings, NaN and huge integers refused), else CompressError."""
     x = _number("strength", value)
@@ -155,19 +166,13 @@ def check_strength(value: Any) -> float:
     return x
 
 
-def check_request(image: Any, *, name: str | None = None, **targets: Any) -> Budget:
-    """The API's one validation call: the target parsed (:meth:`Budget.parse`) and the image's
-    size, read from its header when it is a file or bytes, within JPEG's limits. An image that
-    cannot be read at all is left for the reader, whose error names the file (*name*, if given)."""
+def check_request(*, name: str | None = None, **targets: Any) -> Budget:
+    """The API's budget check: the target parsed (:meth:`Budget.parse`) and the name errors use.
+    The image itself is checked where it is read (:func:`sspcodec.source.read_source`: JPEG's
+    size limits from the header, before decoding)."""
     if name is not None and not isinstance(name, str):
         raise CompressError(f"name must be a string, got {shorten(name)}")
-    budget = Budget.parse(**targets)
-    try:
-        width, height = image_size(image, name=name)
-    except (ImageReadError, TypeError):
-        return budget
-    check_dimensions(width, height)
-    return budget
+    return Budget.parse(**targets)
 
 
 def check_background(value: Any) -> tuple[int, int, int]:
@@ -307,9 +312,11 @@ def check_writable_file(path: str | os.PathLike, option: str) -> Path:
 
 
 __all__ = [
+    "DEFAULT_METHOD",
     "DEFAULT_QUALITY",
     "JPEG_MAX_DIMENSION",
     "MAX_BYTES_LIMIT",
+    "METHOD_NAMES",
     "Budget",
     "CompressError",
     "check_background",
@@ -318,6 +325,7 @@ __all__ = [
     "check_int",
     "check_jpeg_name",
     "check_max_pixels",
+    "check_method",
     "check_model",
     "check_priority",
     "check_reading",

@@ -7,11 +7,18 @@ import os
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from sspnet.preprocess import Box, unletterbox
+
+from .backends.markers import insert_metadata
+
+if TYPE_CHECKING:
+    from .metadata import ImageMeta
+    from .methods import SearchResult
+    from .scoring import ShiftScorer
 
 
 def to_image_size(lowres: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -114,4 +121,27 @@ def _json_db(x: float) -> float | None:
     return round(float(x), 3) if np.isfinite(x) else None
 
 
-__all__ = ["CompressResult", "Figures", "to_image_size"]
+def build_result(
+    found: SearchResult, meta: ImageMeta, target: str, scorer: ShiftScorer, seconds: float, notices: tuple[str, ...]
+) -> CompressResult:
+    """The chosen encoding with `meta`'s ICC profile and EXIF inserted (what fits its component
+    count: pyjpegli writes even grey as three); the baseline's bytes count the same metadata,
+    so both sizes compare like for like."""
+    h, w = scorer.rgb.shape[:2]
+    best, plain = found.best, found.plain
+    data = insert_metadata(best.data, meta.icc_profile, meta.exif)
+    plain_bytes = len(plain.data) + len(data) - len(best.data)
+    baseline = Figures(
+        bytes=plain_bytes, bpp=plain_bytes * 8 / (h * w), predicted_shift=plain.shift, quality=found.plain_quality,
+        predicted_wpsnr=scorer.weighted_psnr(plain.data),
+    )
+    return CompressResult(
+        data=data, width=w, height=h, bytes=len(data), bpp=len(data) * 8 / (h * w),
+        predicted_shift=best.shift, predicted_wpsnr=scorer.weighted_psnr(best.data),
+        quality_map=best.quality_map, baseline=baseline, target=target,
+        model_evaluations=scorer.evaluations, seconds=seconds, saliency_lowres=scorer.saliency,
+        ssm_lowres=best.ssm, baseline_ssm_lowres=plain.ssm, block_weights=found.block_weights, notices=notices,
+    )
+
+
+__all__ = ["CompressResult", "Figures", "build_result", "to_image_size"]

@@ -4,7 +4,8 @@ decode is alive at a time.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 import numpy as np
 
@@ -12,7 +13,22 @@ from sspcodec.decoding import decode_jpeg
 from sspnet import SSPNet
 
 from .options import CompressError
-from .search import Score
+
+
+class Score(NamedTuple):
+    """What the model and a fidelity check say of one encoding."""
+
+    ssm: np.ndarray  # predicted SSM over the image, at any resolution (sspcodec: the model's)
+    psnr: float  # global PSNR against the original, dB
+
+
+#: Scores a batch of encodings (the caller owns the model and counts its evaluations).
+Scorer = Callable[[Sequence[bytes]], list[Score]]
+
+
+def shift_score(ssm: np.ndarray) -> float:
+    """The predicted shift of an encoding: mean of its SSM over the image (0 = no shift, 1 = max)."""
+    return float(np.mean(ssm))
 
 
 def psnr_streamed(
@@ -88,4 +104,4 @@ class ShiftScorer:
         return self._wpsnr[data]
 
 
-__all__ = ["ShiftScorer", "psnr_streamed"]
+__all__ = ["Score", "Scorer", "ShiftScorer", "psnr_streamed", "shift_score"]

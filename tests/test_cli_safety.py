@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 from sspcodec.api import Encoder
 from sspcodec.cli import app
 from sspcodec.options import Budget, CompressError, check_request
+from sspcodec.source import read_source
 from sspnet import build_model, save_checkpoint
 from sspnet.files.images import ImageReadError, read_image
 from sspnet.net.configs import CONFIGS
@@ -204,8 +205,10 @@ def test_case9_api_compress_error_through_the_encoder_and_for_huge_images(model_
         with pytest.raises(CompressError):
             encoder.compress(rgb, **options)
     with pytest.raises(CompressError, match="65,500"):
-        check_request(np.zeros((8, 70_000, 3), np.uint8))  # a header size check: nothing decoded
-    assert check_request(rgb, quality=70) == Budget(quality=70)
+        read_source(np.zeros((8, 70_000, 3), np.uint8))  # checked before any conversion
+    with pytest.raises(CompressError, match="65,500"):
+        read_source(png_header_only(70_000, 8))  # a header size check: nothing decoded
+    assert check_request(quality=70) == Budget(quality=70)
 
 
 def test_case9_images_over_65500_px_are_one_line(tmp_path, model_path, no_model_load):

@@ -23,8 +23,9 @@ import sspcodec
 from sspcodec.api import CompressError, Encoder
 from sspcodec.backends.markers import component_ids
 from sspcodec.cli import app
+from sspcodec.methods import RdPruning
 from sspcodec.quality import weighted_psnr
-from sspcodec.search import RdPruning, Score
+from sspcodec.scoring import Score
 from sspnet import build_model, save_checkpoint
 from sspnet.maps import saliency_map
 from sspnet.net.configs import CONFIGS
@@ -68,7 +69,7 @@ def _decode(data: bytes) -> np.ndarray:
 
 
 def test_default_is_rd_on_jpegli_within_one_percent_of_plain_q85(encoder):
-    assert encoder.method == "rd" and encoder.backend.name == "jpegli" and isinstance(encoder.search, RdPruning)
+    assert encoder.method == "rd" and encoder.backend.name == "jpegli" and isinstance(encoder.strategy, RdPruning)
     rgb = _photo()
     r = encoder.compress(rgb)
     plain = encoder.plain(rgb, 85)  # jpegli q85, rewritten with optimised Huffman tables
@@ -272,7 +273,7 @@ def test_priority_map_override_changes_the_allocation(search_encoder, monkeypatc
     rgb = _photo(seed=5)
     left = np.zeros(rgb.shape[:2], np.float32)
     left[:, : rgb.shape[1] // 2] = 1
-    real_run, seen = encoder.search.run, []
+    real_run, seen = encoder.strategy.run, []
 
     def run(rgb, priority, target, plain, score, **kw):
         seen.append(priority)
@@ -282,7 +283,7 @@ def test_priority_map_override_changes_the_allocation(search_encoder, monkeypatc
 
         return real_run(rgb, priority, target, plain, tilted, **kw)
 
-    monkeypatch.setattr(encoder.search, "run", run)
+    monkeypatch.setattr(encoder.strategy, "run", run)
     g = encoder.compress(rgb, priority=left).quality_map
     half = g.shape[1] // 2
     assert seen[0][:, :half].min() > seen[0][:, half + 1 :].max()

@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 import tracemalloc
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,8 +18,9 @@ from PIL import Image, ImageCms
 
 from sspcodec import CompressError, Encoder
 from sspcodec.backends.markers import APP2, component_ids, segments
-from sspcodec.metadata import read_meta, upright_exif
-from sspcodec.search import Score
+from sspcodec.metadata import ImageMeta, meta_from_header, upright_exif
+from sspcodec.scoring import Score
+from sspcodec.source import read_source
 from sspnet import build_model, save_checkpoint
 from sspnet.files.images import ImageReadError, read_image
 from sspnet.net.configs import CONFIGS
@@ -100,7 +100,7 @@ def test_running_out_of_memory_is_a_compress_error(encoder, monkeypatch):
     def exhausted(*args, **kwargs):
         raise MemoryError
 
-    monkeypatch.setattr(encoder.search, "run", exhausted)
+    monkeypatch.setattr(encoder.strategy, "run", exhausted)
     with pytest.raises(CompressError, match="out of memory encoding this 104x72 image"):
         encoder.compress(_photo())
 
@@ -184,7 +184,7 @@ def test_greyscale_sources_give_greyscale_jpegs(encoder, tmp_path, mode):
         elif mode == "I;16":
             im = Image.fromarray(grey.astype(np.uint16) * 257)
         im.save(src)
-    assert read_meta(src).greyscale
+    assert read_source(src).meta.greyscale
     r = encoder.compress(src)
     out = _open(r.data)
     assert out.mode == "L" and component_ids(r.data) == [1]
@@ -203,7 +203,7 @@ def test_component_ids_are_jfif(encoder, monkeypatch):
     """On an encoding the search rewrote in the DCT domain (the writer that numbered them 0, 1,
     2): the plain JPEG is made to look worst, so a reallocated candidate wins."""
     encoder = Encoder(encoder.model, method="search")  # the rd default rewrites the DCT anyway
-    real_run = encoder.search.run
+    real_run = encoder.strategy.run
 
     def run(pixels, priority, target, plain, score, **kw):
         def tilted(datas):
@@ -211,7 +211,7 @@ def test_component_ids_are_jfif(encoder, monkeypatch):
 
         return real_run(pixels, priority, target, plain, tilted, **kw)
 
-    monkeypatch.setattr(encoder.search, "run", run)
+    monkeypatch.setattr(encoder.strategy, "run", run)
     r = encoder.compress(_photo(), quality=70)
     assert r.quality_map.min() < r.quality_map.max()  # not the plain JPEG
     assert component_ids(r.data) == [1, 2, 3]
@@ -232,7 +232,7 @@ def test_carried_metadata_counts_against_max_bytes(encoder, tmp_path):
     )
 
 
-def test_meta_of_unreadable_sources_is_empty(tmp_path):
-    assert read_meta(b"not an image").icc_profile is None
-    assert read_meta(tmp_path / "missing.png").exif is None
-    assert read_meta(Path(tmp_path)).greyscale is False
+def test_a_header_without_metadata_gives_none():
+    assert meta_from_header(None, {}) == ImageMeta()
+    assert meta_from_header("RGB", {"exif": b"not TIFF"}) == ImageMeta()  # unparseable EXIF is dropped
+    assert meta_from_header("I;16", {}).greyscale

@@ -1,4 +1,4 @@
-"""The search (sspcodec.search): byte fitting, priority maps, allocation strategies, refinement,
+"""The search (sspcodec.methods.search): byte fitting, priority maps, allocation strategies, refinement,
 and CandidateSearch's choice among candidates, driven by a fake scorer (no model)."""
 from __future__ import annotations
 
@@ -8,23 +8,23 @@ import numpy as np
 import pytest
 
 from sspcodec.allocation import (
-    Allocation,
     CentreBiasAllocation,
     GivenMapAllocation,
     PlainAllocation,
     SaliencyAllocation,
     block_priority,
+    pixel_priority,
 )
 from sspcodec.backends import get_backend
-from sspcodec.search import (
+from sspcodec.methods import PlainJpeg
+from sspcodec.methods.search import (
     DEFAULT_FAMILIES,
     CandidateSearch,
-    PlainJpeg,
-    Score,
     fit_to_bytes,
     quality_map,
     refine_priority,
 )
+from sspcodec.scoring import Score
 
 
 def _codec(k: float = 1000.0, wobble: float = 0.0):
@@ -83,21 +83,32 @@ def test_refinement_only_raises_priority():
 
 
 # ---------------- allocation strategies ----------------
-def test_allocations_turn_images_into_block_priorities():
+def test_allocations_say_where_quality_matters():
     rgb = np.zeros((64, 96, 3), np.uint8)
-    grid = (8, 12)
     saliency = np.zeros((64, 96), np.float32)
     saliency[:, 80:] = 1
-    given = np.zeros((64, 96), np.float32)
-    given[:16, :16] = 1
-    for alloc in (SaliencyAllocation(), CentreBiasAllocation(), GivenMapAllocation(given), PlainAllocation()):
-        assert isinstance(alloc, Allocation)
-    np.testing.assert_array_equal(SaliencyAllocation().priority(rgb, saliency, grid), block_priority(saliency, grid))
-    centre = CentreBiasAllocation().priority(rgb, saliency, grid)
-    assert centre[4, 6] == centre.max() > centre[0, 0]
-    mine = GivenMapAllocation(given).priority(rgb, saliency, grid)
-    assert mine[0, 0] == 1 and mine[-1, -1] == 0  # the given map, not the saliency, decides
-    assert PlainAllocation().priority(rgb, saliency, grid) is None
+    given = np.zeros((32, 48), np.float32)
+    given[:8, :8] = 1
+    np.testing.assert_array_equal(SaliencyAllocation().where(rgb, saliency), saliency)
+    centre = CentreBiasAllocation().where(rgb, saliency)
+    assert centre.shape == (64, 96) and centre[32, 48] == centre.max() > centre[0, 0]
+    mine = GivenMapAllocation(given).where(rgb, saliency)
+    assert mine is not saliency and np.array_equal(mine, given)  # the given map, not the saliency, decides
+    assert PlainAllocation().where(rgb, saliency) is None
+
+
+def test_block_priority_dilates_by_blocks_and_pixel_priority_by_pixels():
+    """One meaning each: `blocks` is the luma block grid and the spread is in blocks; the pixel
+    form (the RD pruning's input) spreads by pixels."""
+    m = np.zeros((64, 96), np.float32)
+    m[32:40, 48:56] = 1  # one hot 8x8 block: block (4, 6)
+    blocks = block_priority(m, (8, 12))
+    assert blocks.shape == (8, 12)
+    assert (blocks[3:6, 5:8] == 1).all() and blocks.sum() == 9  # its 3x3 block neighbourhood
+    pixels = pixel_priority(m, (64, 96))
+    assert pixels.shape == (64, 96)
+    assert (pixels[31:41, 47:57] == 1).all() and pixels.sum() == 100  # grown by one pixel: 10x10
+    assert block_priority(np.zeros((64, 96)), (8, 12)).max() == 0  # a flat map: no priority, no NaN
 
 
 # ---------------- the candidate search ----------------

@@ -1,6 +1,6 @@
 """Saliency-weighted rate-distortion pruning of a finer base JPEG, fitted to a byte budget.
 
-Where the block-quality search (:mod:`sspcodec.search`) lets fixed IJG threshold tables decide
+Where the block-quality search (:mod:`sspcodec.methods.search`) lets fixed IJG threshold tables decide
 which coefficients die, this module lets a rate-distortion rule decide, weighted by where people
 look. Encode the image with the base encoder (jpegli by default) at a finer quality than the
 plain encoding that fits the budget (its mean luma quantiser step ``ratio`` times the plain one's);

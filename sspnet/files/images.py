@@ -16,7 +16,7 @@ import io
 import os
 import stat
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -230,6 +230,16 @@ def read_image(
     return load_image(src, max_pixels=max_pixels, alpha=alpha).pixels
 
 
+def _refusal(check: Callable[[int, int], None] | None, width: int, height: int) -> Exception | None:
+    """What *check* raises for this size, returned rather than raised."""
+    try:
+        if check is not None:
+            check(width, height)
+    except Exception as exc:
+        return exc
+    return None
+
+
 def load_image(
     src: ImageSource,
     *,
@@ -238,6 +248,7 @@ def load_image(
     background: tuple[int, int, int] = WHITE,
     frame: int = 0,
     name: str | None = None,
+    check: Callable[[int, int], None] | None = None,
 ) -> LoadedImage:
     """:func:`read_image` with every change to the picture said (:class:`LoadedImage`).
 
@@ -246,17 +257,23 @@ def load_image(
     everywhere is padding (RGBX buffers) and is ignored, with a notice. *frame* picks one
     frame of an animation or a multi-page file (a notice says how many there are). A uint16
     array holding only values below 256 is read as 16-bit (near-black), with a notice. *name*
-    is how errors and notices name the source (default: its path, or a description).
+    is how errors and notices name the source (default: its path, or a description). *check*,
+    if given, is called with a file's (width, height) from its header, before any decoding
+    (the codec refuses sizes JPEG cannot hold there).
     """
     if alpha not in ALPHA_MODES:
         raise ValueError(f"alpha must be one of {', '.join(ALPHA_MODES)}, got {alpha!r}")
     r = Reading(name or describe_source(src), "composite" if alpha == "white" else alpha, background, frame)
+    mode, info = None, {}
     if isinstance(src, np.ndarray):
         h, w = src.shape[:2] if src.ndim >= 2 else (0, 0)
         _check_pixels(w, h, max_pixels, r.name)
+        if check is not None:
+            check(w, h)
         pixels = array_to_rgb(src, r)
     elif isinstance(src, Image.Image):
         try:
+            mode, info = src.mode, dict(src.info)
             _select_frame(src, r)
             _check_pixels(src.width, src.height, max_pixels, r.name)
             pixels = pil_to_rgb(_orient(src, r.name), r)
@@ -264,15 +281,22 @@ def load_image(
             raise
         except Exception as exc:  # Pillow's decoders raise assorted types (NotImplementedError for some DDS)
             raise ImageReadError(f"cannot read image {r.name}: {type(exc).__name__}: {exc}") from exc
+        if check is not None:  # an image in memory: nothing left to save by checking first
+            check(pixels.shape[1], pixels.shape[0])
     elif isinstance(src, (str, os.PathLike, bytes, bytearray, memoryview)):
         with _opened(src, r.name) as im:  # lazy: only the header so far
+            mode, info = im.mode, dict(im.info)
             _select_frame(im, r)
             _check_pixels(im.width, im.height, max_pixels, r.name)
-            im.load()
-            pixels = pil_to_rgb(_orient(im, r.name), r)
+            refused = _refusal(check, im.width, im.height)
+            if refused is None:
+                im.load()
+                pixels = pil_to_rgb(_orient(im, r.name), r)
+        if refused is not None:  # raised out here, so the reader does not call it a corrupt file
+            raise refused
     else:
         raise TypeError(f"cannot read an image from {type(src).__name__}")
-    return LoadedImage(pixels, tuple(r.notices), r.composited, r.frames)
+    return LoadedImage(pixels, tuple(r.notices), r.composited, r.frames, mode, info)
 
 
 __all__ = [

@@ -8,8 +8,9 @@ viewer would see goes into the read's ``notices``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from PIL import Image
@@ -42,12 +43,18 @@ class Reading:
 class LoadedImage:
     """Pixels (HxWx3 uint8 RGB, upright) and every change reading made to the picture, in words:
     transparency flattened (``composited``), one frame chosen among ``frames``, a suspicious
-    buffer. Nothing that changes what a viewer would see goes unsaid."""
+    buffer. Nothing that changes what a viewer would see goes unsaid.
+
+    ``mode`` and ``info`` are what the file's header said (Pillow's mode and info of its first
+    frame, before any conversion; None and empty for arrays), so a caller that carries
+    metadata into a new file (the codec) reads the file once."""
 
     pixels: np.ndarray
     notices: tuple[str, ...] = ()
     composited: bool = False
     frames: int = 1
+    mode: str | None = None
+    info: Mapping[str, Any] = field(default_factory=dict)
 
 
 def composite(rgb: np.ndarray, alpha: np.ndarray, r: Reading) -> np.ndarray:

@@ -1,8 +1,8 @@
-"""The methods that spend the bytes: the search among candidate encodings, and RD pruning.
+"""The search method: candidate quality maps at equal bytes, the one with the least predicted shift kept.
 
-An allocation (:mod:`sspcodec.allocation`, re-exported here) gives a priority per 8x8 luma
-block, w in [0, 1]. The *search* turns a priority into JPEGs of equal bytes and keeps the one with the
-least predicted shift:
+The allocation's map becomes a priority per 8x8 luma block, w in [0, 1]
+(:func:`~sspcodec.allocation.block_priority`, dilated by one block). The search turns it into
+JPEGs of equal bytes and keeps the one with the least predicted shift:
 
 - a candidate family (q_boost, gamma) makes quality maps q = q_lo + (q_hi - q_lo) * w^gamma
   (+ a fixed ±0.5 dither), q_hi = plain quality + q_boost; q_lo is fitted to the byte budget
@@ -12,26 +12,23 @@ least predicted shift:
 - refinement steps then raise priority where the chosen encoding still shifts attention.
 
 The search space is small on purpose; :class:`CandidateSearch` is the class to read or replace.
-
-:class:`RdPruning` is the other method (the encoder's default): one saliency-weighted RD-pruned
-encoding of a finer base at the budget (:mod:`sspcodec.quant.rdprune`), weights from the
-allocation's map (raised where the plain JPEG is predicted to pull attention when ``shift_mix``
-> 0; off by default); it has the same ``run`` interface, so the encoder treats both alike.
+Its plain reference is the back-end's JPEG with optimised Huffman tables (libjpeg-turbo by
+default); it has no guard of its own (the plain JPEG is one of its candidates).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
 
-from .allocation import block_priority
-from .backends import Backend
-from .quant import CoefficientImage, luma_block_shape, prefilter_image
-from .quant.rdprune import prune_to_budget
-from .quant.settings import PruneSettings
+from ..allocation import block_priority
+from ..backends import Backend
+from ..quant import CoefficientImage, luma_block_shape, prefilter_image
+from ..scoring import Scorer, ShiftScorer, shift_score
+from .base import Candidate, PlainJpeg, SearchResult, fit_plain
 
 #: Lowest background quality a candidate may fall to (or the plain quality, if that is lower).
 MIN_QUALITY = 20
@@ -70,11 +67,6 @@ DEFAULT_FAMILIES: tuple[CandidateFamily, ...] = (
 def quality_map(w: np.ndarray, q_hi: float, q_lo: float, gamma: float) -> np.ndarray:
     """Block qualities q_lo + (q_hi - q_lo) * w^gamma (float32) from priorities w in [0, 1]."""
     return (q_lo + (q_hi - q_lo) * np.power(np.clip(w, 0, 1), gamma)).astype(np.float32)
-
-
-def shift_score(ssm: np.ndarray) -> float:
-    """The predicted shift of an encoding: mean of its SSM over the image (0 = no shift, 1 = max)."""
-    return float(np.mean(ssm))
 
 
 def refine_priority(w: np.ndarray, ssm_blocks: np.ndarray, mix: float = 0.5) -> np.ndarray:
@@ -212,49 +204,6 @@ class _BudgetFitter:
 # --------------------------------------------------------------------------
 # the search
 # --------------------------------------------------------------------------
-class PlainJpeg(NamedTuple):
-    """A plain JPEG of the back-end at one integer quality: the budget and the reference."""
-
-    quality: int
-    data: bytes
-
-
-class Score(NamedTuple):
-    """What the model and a fidelity check say of one encoding."""
-
-    ssm: np.ndarray  # predicted SSM over the image, at any resolution (sspcodec: the model's)
-    psnr: float  # global PSNR against the original, dB
-
-
-#: Scores a batch of encodings (the caller owns the model and counts its evaluations).
-Scorer = Callable[[Sequence[bytes]], list[Score]]
-
-
-@dataclass(frozen=True, eq=False)
-class Candidate:
-    """One encoding the search considered."""
-
-    data: bytes = field(repr=False)
-    quality_map: np.ndarray = field(repr=False)  # per 8x8 luma block, libjpeg quality
-    ssm: np.ndarray = field(repr=False)  # as scored (`Score.ssm`)
-    psnr: float
-    family: CandidateFamily | None  # None: not from a family (the plain JPEG, or RD pruning's output)
-
-    @property
-    def shift(self) -> float:
-        return shift_score(self.ssm)
-
-
-@dataclass(frozen=True, eq=False)
-class SearchResult:
-    """The chosen encoding and the plain JPEG it was measured against."""
-
-    best: Candidate
-    plain: Candidate  # the plain JPEG of the budget, scored like the others
-    plain_quality: int
-    block_weights: np.ndarray | None = None  # rd: the luma block weights that decided the pruning
-
-
 class CandidateSearch:
     """Best of the candidate families at a byte budget, refined towards where shift appears.
 
@@ -275,12 +224,29 @@ class CandidateSearch:
         min_quality: float = MIN_QUALITY,
         keep_dc: bool = True,
     ):
+        self.name = "search"
         self.backend = backend
         self.families = tuple(families)
         self.refine_steps = refine_steps
         self.max_psnr_drop = max_psnr_drop
         self.min_quality = min_quality
         self.keep_dc = keep_dc
+
+    def plain(self, pixels: np.ndarray, quality: int, progressive: bool = True) -> bytes:
+        """The back-end's plain JPEG with optimised Huffman tables (as written: `progressive` is
+        the rd method's concern)."""
+        return self.backend.encode(pixels, int(quality), optimize=True)
+
+    def plain_at_bytes(self, pixels: np.ndarray, target: int) -> PlainJpeg:
+        return PlainJpeg(*fit_plain(lambda q: self.plain(pixels, q, progressive=False), target))
+
+    def weights(self, where: np.ndarray | None, shape: tuple[int, int]) -> np.ndarray | None:
+        """Per-block priorities on the luma block grid, dilated by one block."""
+        return None if where is None else block_priority(where, luma_block_shape(*shape))
+
+    def guard(self, found: SearchResult, scorer: ShiftScorer) -> SearchResult:
+        """No guard beyond the search's own: the plain JPEG was a candidate."""
+        return found
 
     def run(
         self,
@@ -290,15 +256,20 @@ class CandidateSearch:
         plain: PlainJpeg,
         score: Scorer,
         *,
+        quick: bool = False,
         families: Sequence[CandidateFamily] | None = None,
         refine_steps: int | None = None,
     ) -> SearchResult:
         """Search at `target` bytes; `plain` is the plain JPEG that fits it (the reference),
-        `priority` the allocation's block map (None: only the plain JPEG is considered)."""
+        `priority` the block priorities of :meth:`weights` (None: only the plain JPEG is
+        considered). `quick`: the first three families, no refinement (unless `families` or
+        `refine_steps` say otherwise)."""
         grid = luma_block_shape(*rgb.shape[:2])
         fitter = _BudgetFitter(self, rgb, target, plain.quality, grid)
         if families is None:
-            families = self.families
+            families = self.families[:3] if quick else self.families
+        if refine_steps is None and quick:
+            refine_steps = 0
         fitted: list[tuple[bytes, np.ndarray, CandidateFamily]] = []
         for family in families if priority is not None else ():
             enc = fitter.fit(priority, family)
@@ -321,53 +292,3 @@ class CandidateSearch:
             if shift_score(s.ssm) < best.shift and s.psnr >= floor:
                 best = Candidate(*enc, *s, best.family)
         return SearchResult(best, plain_c, plain.quality)
-
-
-# --------------------------------------------------------------------------
-# the rate-distortion method
-# --------------------------------------------------------------------------
-#: How much the plain JPEG's predicted SSM raises block weights in :class:`RdPruning`
-#: (w_b = max(s_b, mix * ssm_b / max ssm)); 0 = saliency alone. Off: on 12 validation images
-#: (jpegli q70 / q85 budgets) mix 1 cost 0.5 / 0.6 SSIMULACRA2 points and 0.07 / 0.08 dB PSNR
-#: more than 0 for -0.03 / +0.03 dB human-weighted PSNR (the spread SSM raises broad areas).
-DEFAULT_SHIFT_MIX = 0.0
-
-
-@dataclass
-class RdPruning:
-    """Saliency-weighted RD pruning of a *base* JPEG finer than the plain fit, at the budget
-    (:func:`sspcodec.quant.rdprune.prune_to_budget` with *settings*; how strength sets the
-    refinement, the weight floor and the protected low frequencies:
-    :func:`~sspcodec.quant.settings.strength_schedule`).
-
-    Block weights come from the allocation's priority map, raised by the predicted SSM of the
-    plain JPEG where that encoding would pull attention (``shift_mix`` > 0; that SSM is scored
-    anyway, as the baseline's figures). The output is scored once more for its own predicted
-    shift; it is not chosen by that score (a mean SSM differs between encodings of equal bytes
-    by about noise). strength 0 returns the plain JPEG itself.
-    """
-
-    base: str = "jpegli"
-    settings: PruneSettings = field(default_factory=PruneSettings)
-    shift_mix: float = DEFAULT_SHIFT_MIX
-
-    def run(
-        self, rgb: np.ndarray, priority: np.ndarray | None, target: int, plain: PlainJpeg, score: Scorer
-    ) -> SearchResult:
-        """The pruned JPEG of at most `target` bytes; `plain` is the plain base JPEG that fits it
-        (the reference), `priority` a map of where quality matters at any resolution (None: no
-        reallocation, the plain JPEG is returned)."""
-        grid = luma_block_shape(*rgb.shape[:2])
-        first = score([plain.data])[0]
-        plain_c = Candidate(plain.data, np.full(grid, float(plain.quality), np.float32), *first, None)
-        if priority is None:
-            return SearchResult(plain_c, plain_c, plain.quality)
-        out = prune_to_budget(
-            rgb, priority, target, base=self.base, plain=(plain.quality, plain.data),
-            raise_with=first.ssm if self.shift_mix > 0 else None, raise_mix=self.shift_mix, **self.settings.options(),
-        )
-        if out.data == plain.data:  # nothing finer fitted: the plain JPEG, already scored
-            return SearchResult(plain_c, plain_c, plain.quality)
-        qmap = np.full(grid, float(out.base_quality), np.float32)  # one table; pruning varies by block
-        best = Candidate(out.data, qmap, *score([out.data])[0], None)
-        return SearchResult(best, plain_c, plain.quality, block_weights=out.weights)
