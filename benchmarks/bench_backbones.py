@@ -3,8 +3,8 @@
 For each config (`default`, `default-effl0/1/2`: same dims, transformers and decoder, only the
 trunk differs) it prints the parameter count, trunk-only ms per image at `--batch` and full ms
 per distorted candidate at `--batch` on 384x288, measured the way `bench_model.py` measures them
-(its `images`, `build` and `median_ms`; random weights, since cost does not depend on them), and
-the FLOPs of one image through the trunk and one candidate through encoder + distorted decoder
+(`images`, `build` and `median_ms` of `sspcodec.bench`; random weights, since cost does not depend
+on them), and the FLOPs of one image through the trunk and one candidate through encoder + distorted decoder
 (torch's FlopCounterMode), which no load on the machine can move.
 
 The CPU this was written on is shared with other jobs, so absolute times drift by tens of percent
@@ -25,10 +25,11 @@ import time
 from collections.abc import Callable
 
 import torch
-from bench_model import build, images, median_ms
 from torch.utils.flop_counter import FlopCounterMode
 
 import sspnet
+from sspcodec.bench.models import build
+from sspcodec.bench.timing import images, median_ms
 from sspnet.net.backbones import build_backbone
 from sspnet.net.model import count_parameters
 

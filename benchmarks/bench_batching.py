@@ -33,9 +33,8 @@ import torch
 from PIL import Image
 
 from sspcodec.api import Encoder
+from sspcodec.bench.paths import kodak_dir
 from sspcodec.decoding import decode_jpeg
-
-KODAK = Path(__file__).resolve().parents[2] / "shared" / "images" / "kodak"
 
 
 def timed(fn: Callable[[], object], repeats: int) -> float:
@@ -56,7 +55,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--model", default="default")
-    ap.add_argument("--kodak", type=Path, default=KODAK)
+    ap.add_argument("--kodak", type=Path, default=kodak_dir())
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
 

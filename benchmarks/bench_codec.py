@@ -15,7 +15,6 @@ encode as the in-process baseline.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import platform
 import time
@@ -24,16 +23,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-
-
-def decode(data: bytes) -> np.ndarray:
-    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+from sspcodec.bench.encoders import decode
+from sspcodec.bench.paths import kodak_dir
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--kodak", type=Path, default=SHARED / "images" / "kodak")
+    ap.add_argument("--kodak", type=Path, default=kodak_dir())
     ap.add_argument("--model", default="default")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--limit", type=int, default=24)

@@ -15,7 +15,6 @@ plain, SSIMULACRA2 drop <= 3 points, and better than centre bias.
 from __future__ import annotations
 
 import argparse
-import io
 import platform
 import time
 from pathlib import Path
@@ -23,17 +22,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-
-
-def decode(data: bytes) -> np.ndarray:
-    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+from sspcodec.bench.encoders import decode
+from sspcodec.bench.paths import dataset_dirs
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", type=Path, nargs="+",
-                    default=[SHARED / "datasets" / "osie", SHARED / "datasets" / "eyecrowd"])
+    ap.add_argument("--data", type=Path, nargs="+", default=dataset_dirs())
     ap.add_argument("--model", default="default")
     ap.add_argument("--limit", type=int, default=40, help="held-out images to use (spread over both sets)")
     ap.add_argument("--quality", type=int, default=85, help="budget: bytes of a plain JPEG at this quality")

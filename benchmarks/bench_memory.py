@@ -22,7 +22,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+from sspcodec.bench.paths import kodak_dir
 
 #: The child: read, compress, report its own high-water mark (kB in /proc/self/status).
 CHILD = r"""
@@ -80,7 +80,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", type=float, nargs="+", default=[1, 4, 16, 50], help="megapixels")
     ap.add_argument("--model", default="default")
-    ap.add_argument("--kodak", type=Path, default=SHARED / "images" / "kodak")
+    ap.add_argument("--kodak", type=Path, default=kodak_dir())
     ap.add_argument("--json", type=Path, help="also write the rows here")
     args = ap.parse_args()
 

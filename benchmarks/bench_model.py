@@ -28,62 +28,21 @@ from __future__ import annotations
 import argparse
 import contextlib
 import platform
-import statistics
 import sys
 import time
-from collections.abc import Callable
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
 import sspnet
+from sspcodec.bench.models import build
+from sspcodec.bench.timing import images, median_ms
 from sspnet.net.backbones import build_backbone
 from sspnet.net.model import count_parameters
 
 TARGET_PARAMS_M = 15.0
 TARGET_MS = 60.0
 GPU_BATCHES = (1, 2, 4, 8, 16, 32, 64)
-
-
-def median_ms(
-    fn: Callable[[], object], repeats: int, warmup: int = 1, sync: Callable[[], None] = lambda: None
-) -> float:
-    """Median wall time of `fn` in ms over `repeats` calls, after `warmup` untimed calls."""
-    for _ in range(warmup):
-        fn()
-    sync()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        sync()
-        times.append((time.perf_counter() - t0) * 1e3)
-    return statistics.median(times)
-
-
-def images(n: int, seed: int = 0, size: tuple[int, int] = (288, 384)) -> tuple[np.ndarray, list[np.ndarray]]:
-    """A pristine uint8 image and `n` noisy versions of it (HxWx3, 384x288 by default)."""
-    rng = np.random.default_rng(seed)
-    pristine = rng.integers(0, 256, (*size, 3), dtype=np.uint8)
-    noisy = [
-        np.clip(pristine.astype(np.int16) + rng.integers(-40, 41, pristine.shape), 0, 255).astype(np.uint8)
-        for _ in range(n)
-    ]
-    return pristine, noisy
-
-
-def build(config: str, device: torch.device, shipped: bool = False) -> sspnet.SSPNet:
-    """A config with random weights (the same cost as trained ones); `shipped`: the zoo's
-    `default` instead, whose output stage (blur, centre bias, SSM spread) costs time too."""
-    torch.manual_seed(0)
-    if shipped and config == "default":
-        model = sspnet.load_model("default", "cpu").eval().to(device)
-    else:
-        model = sspnet.build_model(config, pretrained_backbone=False).eval().to(device)
-    if device.type == "cuda":
-        model = model.to(memory_format=torch.channels_last)
-    return model
 
 
 def cpu_table(args: argparse.Namespace) -> list[dict]:

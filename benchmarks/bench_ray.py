@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
-import signal
 import statistics
 import tempfile
 import threading
@@ -32,11 +30,11 @@ from PIL import Image
 
 from sspcodec.batch import run_batch
 from sspcodec.batch.ray_engine import run_ray_batch
+from sspcodec.bench.batchchecks import kill_one_actor_while
+from sspcodec.bench.paths import kodak_dir
 
-KODAK = Path(__file__).resolve().parents[2] / "shared" / "images" / "kodak"
 
-
-def make_inputs(folder: Path, n: int, kodak: Path = KODAK) -> None:
+def make_inputs(folder: Path, n: int, kodak: Path) -> None:
     """n distinct Kodak-sized PNGs: image i is Kodak photo i % 24 under variant i // 24."""
     photos = sorted(kodak.glob("*.png"))
     if not photos:
@@ -63,33 +61,6 @@ def steady_rate(folder: Path) -> float:
     return (len(times) - 1) / max((times[-1] - times[0]) / 1e9, 1e-9) if len(times) > 1 else float("nan")
 
 
-def encoding_actor_pids() -> list[int]:
-    """Pids of Ray actors busy in SspcodecEncoder.encode (Ray names its worker processes after
-    the task they run), from /proc: Linux only."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                cmd = (entry / "cmdline").read_bytes()
-            except OSError:
-                continue
-            if cmd.startswith(b"ray::SspcodecEncoder.encode"):
-                pids.append(int(entry.name))
-    return pids
-
-
-def kill_one_actor_while(thread: threading.Thread, timeout: float = 600) -> int | None:
-    """SIGKILL the first actor seen encoding while *thread* (a Ray batch) runs; its pid."""
-    deadline = time.monotonic() + timeout
-    while thread.is_alive() and time.monotonic() < deadline:
-        busy = encoding_actor_pids()
-        if busy:
-            os.kill(busy[0], signal.SIGKILL)
-            return busy[0]
-        time.sleep(0.01)
-    return None
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--images", type=int, default=200)
@@ -97,7 +68,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--quality", type=int, default=None, help="budget: plain JPEG quality (default: q85's bytes)")
     ap.add_argument("--model", default="default")
-    ap.add_argument("--kodak", type=Path, default=KODAK, help="folder of the Kodak PNGs (read only)")
+    ap.add_argument("--kodak", type=Path, default=kodak_dir(), help="folder of the Kodak PNGs (read only)")
     ap.add_argument("--kill", action="store_true", help="also a Ray run with one actor killed mid-run")
     ap.add_argument("--keep", type=Path, default=None, help="work here and keep it (default: a temp folder)")
     ap.add_argument("--json", type=Path, default=None)

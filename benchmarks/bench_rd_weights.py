@@ -1,7 +1,7 @@
 """What the predicted shift adds to the default encoder's block weights, per model revision.
 
 The default `rd` method weights blocks by max(saliency, SSM of the plain reference / its max)
-(`sspcodec.search.RdPruning`, `shift_mix`). This runs the wired `sspcodec.Encoder` (rd, jpegli
+(`sspcodec.methods.search.RdPruning`, `shift_mix`). This runs the wired `sspcodec.Encoder` (rd, jpegli
 base, default strength) on held-out half-size OSIE/EyeCrowd images (bench_peers.py's set) at the
 jpegli-q85 budget with the shift term on (shift_mix 1) and off (0, saliency alone), for each model
 given, and prints mean differences against plain jpegli at the same budget: human-weighted PSNR
@@ -17,10 +17,11 @@ import time
 
 import numpy as np
 import torch
-from bench_peers import SHARED, held_out_images
 
 from sspcodec import Encoder
-from sspcodec.codecs import JpegliCodec, decode
+from sspcodec.bench.encoders import JpegliCodec, decode
+from sspcodec.bench.paths import dataset_dirs
+from sspcodec.bench.testsets import held_out_images
 from sspcodec.quality import psnr, ssimulacra2_score, weighted_psnr
 
 
@@ -39,7 +40,7 @@ def main() -> None:
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     t0 = time.time()
-    images, _ = held_out_images([SHARED / "datasets" / "osie", SHARED / "datasets" / "eyecrowd"], a.limit)
+    images, _ = held_out_images(dataset_dirs(), a.limit)
     jpegli = JpegliCodec()
     rows: dict[str, list[dict[str, float]]] = {}
     for image in images:
@@ -48,7 +49,7 @@ def main() -> None:
         for model in a.models:
             encoder = Encoder(model, device="cpu")
             for mix in (1.0, 0.0):
-                encoder.search.shift_mix = mix
+                encoder.strategy.shift_mix = mix
                 got = scores(image, encoder.compress(image.rgb, max_bytes=budget).data)
                 rows.setdefault(f"{model}, shift_mix {mix:g}", []).append(
                     {k: got[k] - plain[k] for k in ("wpsnr", "psnr", "ssim2")} | {"ratio": got["ratio"] / budget})

@@ -29,16 +29,14 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 
+from sspcodec.bench.paths import dataset_dirs
 from sspnet.data import SaliencyDataset
 from sspnet.device import autocast
 from sspnet.evaluate import evaluate_saliency
 from sspnet.net.configs import get_config
 from sspnet.net.model import build_model, resolve_device
 from sspnet.training.experiments import read_saliency_items
-from sspnet.training.train import _loss, validation_loss
-
-DATASETS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
-DEFAULT_DATA = [DATASETS / "osie", DATASETS / "eyecrowd"]
+from sspnet.training.train import step_loss, validation_loss
 
 
 def _sync(device: torch.device) -> None:
@@ -84,7 +82,7 @@ def bench_train(model, batches, steps: int, warmup: int, lr: float, device: torc
             _sync(device)
             t0 = time.perf_counter()
         with autocast(device):
-            loss, _ = _loss(model, batches[i % len(batches)], "saliency", device)
+            loss, _ = step_loss(model, batches[i % len(batches)], "saliency", device)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -139,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
     config = get_config(args.config)
-    roots = args.data or DEFAULT_DATA
+    roots = args.data or dataset_dirs()
     missing = [str(r) for r in roots if not r.is_dir()]
     if missing:
         print(f"error: dataset folder(s) not found: {', '.join(missing)}", file=sys.stderr)

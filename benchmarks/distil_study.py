@@ -25,74 +25,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import time
 from dataclasses import replace
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the checkout's packages, installed or not
 
-from sspnet.training.experiments import read_saliency_items  # noqa: E402
+from sspcodec.bench.studies import LONG, SHIPPED, eval_cmd, eval_split, folds, run_parallel, train_cmd
+from sspcodec.bench.study_scores import read_scores
+from sspnet.training.experiments import read_saliency_items
 
-SHIPPED = ["--epochs", "10", "--lr", "1e-4", "--lr-step", "5", "--batch-size", "8", "--patience", "3",
-           "--freeze-stem", "--grey-prob", "0.2"]
-LONG = ["--epochs", "24", "--lr", "1e-4", "--lr-step", "12", "--batch-size", "8", "--patience", "5",
-        "--grey-prob", "0.2", "--colour-jitter", "0.2"]
 STUDENTS = ("shipped", "long", "distil")
-
-
-def folds(data: list[Path]) -> dict[str, dict]:
-    """fold name -> the --data folders it trains on, its holdout and the set it is tested on."""
-    a, b = data
-    return {
-        f"{a.name}-to-{b.name}": {"data": [a], "holdout": "0", "test": b.name},
-        f"{b.name}-to-{a.name}": {"data": [b], "holdout": "0", "test": a.name},
-        "both": {"data": [a, b], "holdout": "0.2", "test": None},
-    }
-
-
-def train_cmd(fold: dict, out: Path, recipe: list[str], args: argparse.Namespace, config: str = "default",
-              teacher: Path | None = None, seconds: float = 0.0) -> list[str]:
-    cmd = [sys.executable, "-m", "sspnet.cli", "train", "--out", str(out), "--config", config,
-           "--holdout", fold["holdout"], "--workers", str(args.workers), "--time-limit", str(seconds), *recipe]
-    for d in fold["data"]:
-        cmd += ["--data", str(d)]
-    if args.backbone_weights:
-        cmd += ["--backbone-weights", str(args.backbone_weights)]
-    if getattr(args, "seed", 0):
-        cmd += ["--seed", str(args.seed)]
-    if teacher is not None:
-        cmd += ["--teacher", str(teacher), "--distil", str(args.distil)]
-    if args.quick:
-        cmd += ["--epochs", "1", "--max-steps", "2"]
-    return cmd
-
-
-def run_parallel(jobs: dict[str, list[str]], logs: Path, deadline: float) -> dict[str, int]:
-    """Start every job at once; kill what is still running at `deadline` (time.time())."""
-    logs.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
-           "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2")}
-    procs = {}
-    for name, cmd in jobs.items():
-        with open(logs / f"{name}.log", "w") as log:
-            procs[name] = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
-    while any(p.poll() is None for p in procs.values()) and time.time() < deadline:
-        time.sleep(2)
-    for p in procs.values():
-        if p.poll() is None:
-            p.kill()
-    return {name: p.wait() for name, p in procs.items()}
-
-
-def eval_split(run_dir: Path, test_keys: list[str], out: Path) -> Path:
-    """The run's train/val keys with `test_keys` (the left-out set's images) as its test subset."""
-    split = json.loads((run_dir / "split.json").read_text())
-    out.write_text(json.dumps({**split, "test": test_keys}))
-    return out
 
 
 def with_settings(checkpoint: Path, settings: dict[str, dict], out_dir: Path) -> dict[str, Path]:
@@ -116,36 +60,6 @@ def shipped_settings() -> dict:
     filename, _, overrides = ZOO["default"]
     stored, _, _ = read_checkpoint(WEIGHTS_DIR / filename)
     return {**overrides, "output_blur": stored.output_blur}
-
-
-def eval_cmd(model: Path, split: Path, out: Path, data: list[Path], workers: int) -> list[str]:
-    """`sspnet eval` of one checkpoint on a split's test subset."""
-    return [sys.executable, "-m", "sspnet.cli", "eval", "--model", str(model), "--split", str(split),
-            "--out", str(out), "--workers", str(workers), *[a for d in data for a in ("--data", str(d))]]
-
-
-def model_rows(eval_dir: Path) -> list[dict] | None:
-    """The model's rows of `sspnet eval`'s per_image.csv (one per image), None before it exists."""
-    import csv
-
-    path = eval_dir / "per_image.csv"
-    if not path.is_file():
-        return None
-    return [r for r in csv.DictReader(path.open()) if r.get("model") == "sspnet"]
-
-
-def read_scores(eval_dir: Path) -> dict | None:
-    """Mean metrics of the model row of `sspnet eval`'s per_image.csv."""
-    rows = model_rows(eval_dir)
-    if rows is None:
-        return None
-    keys = [k for k in rows[0] if k not in ("model", "name", "dataset")] if rows else []
-    out = {}
-    for k in keys:
-        vals = [float(r[k]) for r in rows if r[k] not in ("", "nan")]
-        if vals:
-            out[k] = sum(vals) / len(vals)
-    return {**out, "n": len(rows)}
 
 
 def main() -> None:

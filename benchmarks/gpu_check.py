@@ -34,7 +34,6 @@ import torch
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
-KODAK = ROOT.parent / "shared" / "images" / "kodak"
 FALLBACK = ROOT / "examples" / "astronaut.png"
 TARGET_CAND_PER_S = 1000.0  # issue 12: `default` at batch 64, bf16
 TARGET_1080P_S = 0.3  # issue 12: one 1920x1080 compress on the GPU
@@ -42,7 +41,10 @@ TARGET_1080P_S = 0.3  # issue 12: one 1920x1080 compress on the GPU
 
 def photos(limit: int) -> list[Path]:
     """Kodak images when ../shared is there, else the packaged example photo."""
-    found = sorted(KODAK.glob("*.png"))[:limit] if KODAK.is_dir() else []
+    from sspcodec.bench.paths import kodak_dir
+
+    kodak = kodak_dir()
+    found = sorted(kodak.glob("*.png"))[:limit] if kodak.is_dir() else []
     return found or [FALLBACK]
 
 

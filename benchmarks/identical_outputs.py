@@ -22,8 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
+from sspcodec.bench.paths import kodak_dir
+
 ROOT = Path(__file__).resolve().parents[1]
-KODAK = ROOT.parent / "shared" / "images" / "kodak"
 ASTRONAUT = ROOT / "examples" / "astronaut.png"
 
 #: (label, Encoder keyword arguments)
@@ -64,7 +65,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("action", choices=["record", "check"])
     ap.add_argument("file", type=Path)
-    ap.add_argument("--kodak", type=Path, default=KODAK)
+    ap.add_argument("--kodak", type=Path, default=kodak_dir())
     ap.add_argument("--limit", type=int, default=24)
     args = ap.parse_args()
     if not sorted(args.kodak.glob("kodim*.png")):

@@ -34,14 +34,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from sspcodec.batch import SCRATCH_NAME
-from sspnet.files.outputs import TEMP_SUFFIX
+from sspcodec.bench.batchchecks import alive, children, leftovers, visible_outputs
+from sspcodec.bench.models import tiny_model
 
 ORPHAN_S = 60.0
 
@@ -57,49 +56,9 @@ def make_inputs(folder: Path, n: int, seed: int) -> None:
         Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(folder / f"im{k:03d}.png")
 
 
-def tiny_model(path: Path) -> str:
-    from sspnet import build_model, save_checkpoint
-    from sspnet.net.configs import CONFIGS
-
-    save_checkpoint(build_model(replace(CONFIGS["default"], input_size=(64, 96))), path)
-    return str(path)
-
-
 def batch_cmd(src: Path, dst: Path, model: str, workers: int) -> list[str]:
     return [sys.executable, "-m", "sspcodec.cli", "batch", str(src), str(dst), "--model", model,
             "--quality", "70", "--workers", str(workers), "--device", "cpu"]
-
-
-def children(pid: int) -> list[int]:
-    """Processes whose parent is *pid*, from /proc."""
-    kids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == pid:
-                kids.append(int(entry.name))
-    return kids
-
-
-def alive(pid: int) -> bool:
-    """Running (a zombie waiting to be reaped does not count)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
-def outputs(folder: Path) -> dict[str, bytes]:
-    """Visible files under *folder* (the batch's own bookkeeping files are hidden), by name."""
-    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*"))
-            if p.is_file() and not any(s.startswith(".") for s in p.relative_to(folder).parts)}
-
-
-def leftovers(folder: Path) -> list[str]:
-    return [p.name for p in folder.rglob("*") if p.name.endswith(TEMP_SUFFIX) or p.name == SCRATCH_NAME]
 
 
 def trial(k: int, src: Path, work: Path, model: str, workers: int, delay: float, reference: dict,
@@ -127,7 +86,7 @@ def trial(k: int, src: Path, work: Path, model: str, workers: int, delay: float,
             proc.wait()
             break
         delay = rng.uniform(0, time.monotonic() - t0)
-    done_at_kill = len(outputs(dst)) if dst.exists() else 0
+    done_at_kill = len(visible_outputs(dst)) if dst.exists() else 0
     temp_at_kill = len(leftovers(dst)) if dst.exists() else 0
     killed_at = time.monotonic()
     while any(alive(p) for p in seen) and time.monotonic() - killed_at < ORPHAN_S:
@@ -140,7 +99,7 @@ def trial(k: int, src: Path, work: Path, model: str, workers: int, delay: float,
     in_tmp = sorted(p.name for p in (work / "tmp").iterdir())
     for p in (work / "tmp").iterdir():
         shutil.rmtree(p, ignore_errors=True)
-    got = outputs(dst)
+    got = visible_outputs(dst)
     mismatched = sorted(n for n in reference if got.get(n) != reference[n])
     extra = sorted(set(got) - set(reference))
     return {
@@ -172,13 +131,13 @@ def main() -> None:
     try:
         src = work / "in"
         make_inputs(src, args.images, args.seed)
-        model = args.model or tiny_model(work / "tiny.safetensors")
+        model = args.model or str(tiny_model(work / "tiny.safetensors", (64, 96)))
         t0 = time.monotonic()
         ref = subprocess.run(batch_cmd(src, work / "reference", model, args.workers), capture_output=True, text=True)
         ref_s = time.monotonic() - t0
         if ref.returncode != 0:
             sys.exit(f"the reference run failed:\n{ref.stdout}\n{ref.stderr}")
-        reference = outputs(work / "reference")
+        reference = visible_outputs(work / "reference")
         print(f"reference: {len(reference)} outputs in {ref_s:.1f} s ({args.workers} workers)")
         rng = random.Random(args.seed)
         rows = []

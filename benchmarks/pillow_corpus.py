@@ -7,10 +7,11 @@ The images are the `Tests/images` folder of Pillow's source release, fetched fro
 registry with `pip download --no-binary :all: --no-deps pillow==VERSION` into a cache folder
 (default: ~/.cache/sspcodec/pillow-corpus; nothing is committed, nothing written beside the
 data) and read straight from the tarball. Each file goes through the fuzz harness's case runner
-(`benchmarks/fuzz.py`): a worker process with a tiny random-weight model (reading and writing
-do not depend on the weights), default options, a per-file timeout, the output written with the
-atomic writer into a fresh folder. Verdicts as in the fuzz: encoded, refused (a project error),
-crash, hang, leak, escape. Exit status 1 if any file is neither encoded nor refused.
+(`sspcodec.bench.fuzz_runner`, as in `benchmarks/fuzz.py`): a worker process with a tiny
+random-weight model (reading and writing do not depend on the weights), default options, a
+per-file timeout, the output written with the atomic writer into a fresh folder. Verdicts as in
+the fuzz: encoded, refused (a project error), crash, hang, leak, escape. Exit status 1 if any
+file is neither encoded nor refused.
 """
 from __future__ import annotations
 
@@ -23,7 +24,9 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from fuzz import CaseRunner, OutputCase, tiny_model
+from sspcodec.bench.fuzz_inputs import OutputCase
+from sspcodec.bench.fuzz_runner import CaseRunner
+from sspcodec.bench.models import tiny_model
 
 DEFAULT_CACHE = Path.home() / ".cache" / "sspcodec" / "pillow-corpus"
 

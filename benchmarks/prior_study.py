@@ -22,14 +22,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from sspcodec.bench.outputblur import best_blur
 from sspnet.baselines import CenterBias
 from sspnet.data import GreyscaleView, SaliencyDataset
 from sspnet.net.prior import centre_weighting
 from sspnet.training import priorfit
-from sspnet.training.experiments import _key, read_saliency_items
+from sspnet.training.experiments import image_key, read_saliency_items
 from sspnet.zoo import load_model
 
-BLURS = (0.0, 2.0, 4.0, 6.0, 8.0, 12.0)
 CENTRE_SIGMAS = (0.4, 0.5, 0.6, 0.7, 0.85)
 
 
@@ -41,17 +41,12 @@ def centre_maps(c: priorfit.Collected, bias: CenterBias) -> torch.Tensor:
     return out
 
 
-def best_blur(c: priorfit.Collected, flip: bool) -> float:
-    """The output blur maximising mean CC on `c` (how the shipped model's blur was chosen)."""
-    return max(BLURS, key=lambda s: priorfit.score(c, priorfit.predict(c, s, None, flip))["cc"])
-
-
 def study(
     run: Path, items, steps: int, grey: bool = False, quick: bool = False
 ) -> tuple[dict[str, dict[str, float]], priorfit.Collected, float]:
     """The design rows of one run, its left-out set's maps and the output blur chosen on validation."""
     split = json.loads((run / "split.json").read_text())
-    pos = {_key(it): i for i, it in enumerate(items)}
+    pos = {image_key(it): i for i, it in enumerate(items)}
     model = load_model(str(run / "best.safetensors"), "cpu")
     size = model.config.input_size
     parts = {}

@@ -20,10 +20,12 @@ import time
 
 import numpy as np
 import torch
-from bench_peers import SHARED, codecs_for, held_out_images
 from scipy.stats import spearmanr
 
-from sspcodec.codecs import PrunedCodec, fixed_priority
+from sspcodec.bench.budgets import codecs_for
+from sspcodec.bench.encoders import JpegliCodec, PrunedCodec, fixed_priority
+from sspcodec.bench.paths import dataset_dirs
+from sspcodec.bench.testsets import held_out_images
 from sspcodec.quality import weighted_mse, weighted_psnr
 from sspcodec.quant.settings import PruneSettings
 from sspnet.zoo import load_model
@@ -45,9 +47,7 @@ def main() -> None:
     torch.set_num_threads(a.threads)
     t0 = time.time()
     model = load_model(a.model, "cpu")
-    images, centre = held_out_images([SHARED / "datasets" / "osie", SHARED / "datasets" / "eyecrowd"], a.limit)
-    from sspcodec.codecs import JpegliCodec
-
+    images, centre = held_out_images(dataset_dirs(), a.limit)
     rhos: dict[str, list[float]] = {k: [] for k in SCORES}
     for image in images:
         cache = model.prepare(image.rgb)

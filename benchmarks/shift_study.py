@@ -40,7 +40,7 @@ from sspnet.data.shift_layout.synthetic import synthesize_distorted_saliency
 from sspnet.files.images import read_image
 from sspnet.net.prior import centre_weighting
 from sspnet.preprocess import letterbox
-from sspnet.training.experiments import _key, read_saliency_items
+from sspnet.training.experiments import image_key, read_saliency_items
 from sspnet.zoo import load_model
 
 SETTINGS = [(0.0, 0.0), (12.0, 0.0), (6.0, 2.0), (12.0, 1.0), (12.0, 2.0), (12.0, 4.0), (24.0, 1.0), (24.0, 2.0),
@@ -67,7 +67,7 @@ def scores(pred: np.ndarray, gt: np.ndarray) -> dict[str, float]:
 
 def study(run: Path, items, n_images: int, centre_sigma: float = 0.0) -> dict[str, dict[str, list[float]]]:
     split = json.loads((run / "split.json").read_text())
-    pos = {_key(it): i for i, it in enumerate(items)}
+    pos = {image_key(it): i for i, it in enumerate(items)}
     model = load_model(str(run / "best.safetensors"), "cpu")
     size = model.config.input_size
     train_maps = [letterbox(get_saliency_map(items[pos[k]]), size)[0] for k in split["train"][::4]]

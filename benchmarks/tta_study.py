@@ -3,7 +3,7 @@
 For each run of `sspnet train --leave-one-dataset-out` (RUNS/test-<name>/), the decoder map of
 every view (the canvas resized by each factor of --scales to multiples of 32, mirrored or not) is
 collected once on the run's validation images and on its left-out set, through
-`SSPNet._view_raw`, the code the shipped model runs. A design is a set of scales with or without
+`SSPNet.view_raw`, the code the shipped model runs. A design is a set of scales with or without
 the mirror: the mean of its views, under the output blur chosen on validation (as the shipped
 model's was) and the log-density centre bias of --centre-sigma, scored on the left-out set at a
 quarter of the canvas resolution (as `prior_study.py`); `--grey` shows every image in greyscale.
@@ -23,16 +23,16 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from prior_study import best_blur
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from sspcodec.bench.outputblur import best_blur
 from sspnet.data import GreyscaleView, SaliencyDataset
 from sspnet.net.model import View, test_time_views
 from sspnet.net.prior import centre_weighting
 from sspnet.preprocess import Box, boxes_from_masks
 from sspnet.training import priorfit
-from sspnet.training.experiments import _key, read_saliency_items
+from sspnet.training.experiments import image_key, read_saliency_items
 from sspnet.zoo import load_model
 
 
@@ -45,9 +45,9 @@ def view_maps(model, dataset, views: list[View]) -> tuple[dict[View, torch.Tenso
     for batch in tqdm(DataLoader(dataset, batch_size=8, shuffle=False), desc="views"):
         x = batch["image"]
         for v in views:
-            out[v].append(priorfit._shrink(model._view_raw(x, "r", *v)).float())
-        gt.append(priorfit._shrink(batch["saliency"]))
-        boxes += [priorfit._shrink_box(b) for b in boxes_from_masks(batch["valid"])]
+            out[v].append(priorfit.shrink(model.view_raw(x, "r", *v)).float())
+        gt.append(priorfit.shrink(batch["saliency"]))
+        boxes += [priorfit.shrink_box(b) for b in boxes_from_masks(batch["valid"])]
         names += [f"{d}/{n}" for d, n in zip(batch["dataset"], batch["name"])]
     g = torch.cat(gt)
     empty = torch.zeros(len(names), 0)
@@ -78,7 +78,7 @@ def _name(view: View) -> str:
 def collect(run: Path, items, scales: list[float], limit: int, grey: bool, cache: Path | None) -> Parts:
     """The views of a run's validation and left-out images (from `cache` when it has them)."""
     split = json.loads((run / "split.json").read_text())
-    pos = {_key(it): i for i, it in enumerate(items)}
+    pos = {image_key(it): i for i, it in enumerate(items)}
     model = load_model(str(run / "best.safetensors"), "cpu")
     views = test_time_views(scales, True)
     parts: Parts = {}

@@ -22,9 +22,10 @@ import time
 
 import numpy as np
 import torch
-from bench_peers import SHARED, held_out_images
 
-from sspcodec.codecs import JpegliCodec, decode
+from sspcodec.bench.encoders import JpegliCodec, decode
+from sspcodec.bench.paths import dataset_dirs
+from sspcodec.bench.testsets import held_out_images
 from sspcodec.quality import psnr, ssimulacra2_score, weighted_psnr
 from sspcodec.quant.rdprune import fit_quality, plain_encoder, prune_to_budget
 
@@ -50,7 +51,7 @@ def main() -> None:
     t0 = time.time()
     from sspnet import load_model
 
-    images, centre = held_out_images([SHARED / "datasets" / "osie", SHARED / "datasets" / "eyecrowd"], a.limit, "val")
+    images, centre = held_out_images(dataset_dirs(), a.limit, "val")
     model = load_model("default", "cpu")
     drive = {im.name: model.predict_saliency(im.rgb) if a.driver == "model" else centre.predict(im.rgb.shape[:2])
              for im in images}

@@ -36,6 +36,7 @@ from .options import (
     DEFAULT_METHOD,
     Budget,
     CompressError,
+    check_keep,
     check_method,
     check_priority,
     check_request,
@@ -128,6 +129,7 @@ class Encoder:
         quality: int | None = None,
         priority: np.ndarray | None = None,
         strip: bool = False,
+        keep: str | Sequence[str] | None = None,
         max_pixels: int | None = None,
         alpha: str | None = None,
         background: str | tuple[int, int, int] | None = None,
@@ -141,9 +143,12 @@ class Encoder:
         (the bytes of a plain JPEG at that quality); default: plain quality 85. `priority` replaces
         the encoder's allocation with this map for one call (benchmarks drive it with other maps).
 
-        The source's ICC profile and EXIF block (orientation reset to 1: the pixels are read
-        upright) are carried into the output, and count against `max_bytes`/`bpp`; `strip=True`
-        drops them. A greyscale source gives a 1-component JPEG. Images above `max_pixels`
+        Every metadata block of the source is carried into the output byte for byte (ICC
+        profile, EXIF with its orientation reset to 1 as the pixels are read upright, XMP with
+        any Extended XMP, IPTC/Photoshop resources, comments) and counts against
+        `max_bytes`/`bpp`; `keep` names the ones to carry ("icc,exif", or "none"), `strip=True`
+        is ``keep="none"``. A block that cannot be carried is said in the notices. A greyscale
+        source gives a 1-component JPEG. Images above `max_pixels`
         (default :data:`~sspnet.files.images.DEFAULT_MAX_PIXELS`) are refused before decoding.
 
         Reading never changes the picture silently: transparency is flattened onto `background`
@@ -156,12 +161,13 @@ class Encoder:
         t0 = time.perf_counter()
         budget = check_request(max_bytes=max_bytes, bpp=bpp, max_shift=max_shift, quality=quality, name=name)
         priority = check_priority(priority)
+        blocks = check_keep(keep, strip)
         source = read_source(image, max_pixels=max_pixels, alpha=alpha, background=background, frame=frame,
                              name=name)
         for text in source.notices:
             warnings.warn(text, ContentChangeWarning, stacklevel=2)
         try:
-            return self._pipeline(source, budget, priority, strip, t0)
+            return self._pipeline(source, budget, priority, blocks, t0)
         except MemoryError:
             h, w = source.shape
             raise CompressError(
@@ -169,11 +175,11 @@ class Encoder:
             ) from None
 
     def _pipeline(
-        self, source: Source, budget: Budget, priority: np.ndarray | None, strip: bool, t0: float
+        self, source: Source, budget: Budget, priority: np.ndarray | None, keep: frozenset[str], t0: float
     ) -> CompressResult:
         """score -> budget -> method -> guard -> result, for one source already read."""
         method, rgb, pixels = self.strategy, source.rgb, source.pixels
-        carried = source.meta.stripped() if strip else source.meta
+        carried = source.meta.kept(keep)
         scorer = ShiftScorer(self.model, rgb, self.batch_size)
         allocation = self.allocation if priority is None else GivenMapAllocation(priority)
         weights = method.weights(allocation.where(rgb, to_image_size(scorer.saliency, source.shape)), source.shape)
@@ -181,7 +187,7 @@ class Encoder:
             found = fewest_bytes(method, pixels, weights, budget.max_shift, scorer)
         else:
             channels = 1 if source.meta.greyscale else 3
-            overhead = sum(map(len, metadata_segments(carried.icc_profile, carried.exif, channels)))
+            overhead = sum(map(len, metadata_segments(carried.icc_profile, carried.exif, channels, carried.others())))
             target, plain = budget_bytes(budget, method, pixels, overhead)
             found = method.guard(method.run(pixels, weights, target, plain, scorer), scorer)
         return build_result(found, carried, budget.describe(), scorer, time.perf_counter() - t0, source.notices)

@@ -25,7 +25,7 @@ def budget_bytes(budget: Budget, method: Method, pixels: np.ndarray, overhead: i
     if total < 1:
         raise CompressError(f"a budget of {budget.bpp:g} bpp is {budget.bpp * h * w / 8:.3g} bytes for this "
                             f"{w}x{h} image: too small for any JPEG")
-    carried = f"the source's ICC profile and EXIF take {overhead} bytes of the {total} (strip=True drops them)"
+    carried = f"the source's metadata takes {overhead} bytes of the {total} (strip=True or keep= drops it)"
     if overhead >= total:
         raise CompressError(f"a budget of {total} bytes is too small for this image: {carried}")
     try:

@@ -16,6 +16,7 @@ from .options import (
     CompressError,
     check_engine,
     check_jpeg_name,
+    check_keep,
     check_max_pixels,
     check_reading,
     check_workers,
@@ -39,6 +40,22 @@ app = typer.Typer(
         "  sspcodec ssm photo.png photo_q30.jpg -o ssm.png"
     ),
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"sspcodec {version('sspcodec')} (torch {version('torch')}, Python {sys.version.split()[0]})")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    show_version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
+) -> None:
+    """Options before the command."""
 
 
 def _budget(max_bytes: str | None, bpp: float | None, max_shift: float | None, quality: int | None) -> dict:
@@ -83,7 +100,12 @@ MODEL = typer.Option("default", "--model", help="SSPNet zoo name or checkpoint f
 DEVICE = typer.Option("auto", "--device", help="auto, cpu, cuda (cuda:N) or mps.")
 OVERWRITE = typer.Option(
     False, "--overwrite", help="Replace existing output files (never an input, a link, a FIFO or a device).")
-STRIP = typer.Option(False, "--strip", help="Drop the input's ICC profile and EXIF from the output.")
+STRIP = typer.Option(False, "--strip", help="Drop every metadata block from the output (= --keep none).")
+KEEP = typer.Option(
+    None, "--keep",
+    help="Metadata blocks to carry, comma-separated: icc,exif,xmp,iptc,comment (default: all of them, byte for byte; "
+         "EXIF orientation reset to 1) or none.")
+QUIET = typer.Option(False, "--quiet", help="Print nothing but errors (--json output still goes out).")
 MAX_PIXELS = typer.Option(None, "--max-pixels", help="Refuse inputs with more pixels than this (default 100 MP).")
 ALPHA = typer.Option(
     None, "--alpha",
@@ -96,8 +118,10 @@ FRAME = typer.Option(
 
 @app.command()
 def compress(
-    src: Path = typer.Argument(..., help="Input image (PNG, JPEG, TIFF, WebP, ...)."),
-    out: Path | None = typer.Option(None, "-o", "--out", help="Output JPEG (default: IN with .sspcodec.jpg)."),
+    src: Path | None = typer.Argument(
+        None, help="Input image (PNG, JPEG, TIFF, WebP, ...); - or none: read it from stdin (a pipe)."),
+    out: Path | None = typer.Option(
+        None, "-o", "--out", help="Output JPEG (default: IN with .sspcodec.jpg); - writes to stdout (a pipe)."),
     max_bytes: str | None = MAX_BYTES,
     bpp: float | None = BPP,
     max_shift: float | None = MAX_SHIFT,
@@ -113,6 +137,8 @@ def compress(
     device: str = DEVICE,
     overwrite: bool = OVERWRITE,
     strip: bool = STRIP,
+    keep: str | None = KEEP,
+    quiet: bool = QUIET,
     max_pixels: int | None = MAX_PIXELS,
     alpha: str | None = ALPHA,
     background: str | None = BACKGROUND,
@@ -123,7 +149,10 @@ def compress(
     Everything is checked before the model loads (options, the input, every output); the JPEG
     and the report are written together at the end, or neither. An output that is a link, FIFO
     or device is refused even with --overwrite. What reading changes in the picture
-    (transparency flattened, one frame of an animation) is said in a notice on stderr."""
+    (transparency flattened, one frame of an animation) is said in a notice on stderr.
+
+    Pipes: `cat in.png | sspcodec compress - -o - > out.jpg` (with -o -, the summary and --json
+    go to stderr; JPEG bytes are never written to a terminal)."""
     import warnings
 
     from .api import ContentChangeWarning, Encoder
@@ -132,41 +161,62 @@ def compress(
 
     with one_line_errors():
         opts = _budget(max_bytes, bpp, max_shift, quality) | _extras(strip, max_pixels, alpha, background, frame)
+        opts["keep"] = sorted(check_keep(keep, strip))  # --strip is --keep none
+        del opts["strip"]
         check_engine(model, device, backend)
         check_method(method), check_strength(strength)
         reading = {k: opts.pop(k) for k in ("max_pixels", "alpha", "background", "frame") if k in opts}
-        source = read_source(src, **reading)  # the one open of the file, before the model loads
-        out = out or src.with_name(src.stem + ".sspcodec.jpg")
-        plan = OutputPlan(sources=[src], overwrite=overwrite)
-        plan.add(out, "-o")
-        name_notice = check_jpeg_name(out, "-o")
+        piped_in = src is None or str(src) == "-"
+        if piped_in and sys.stdin.isatty():
+            raise CompressError("give an input image, or pipe one in: cat in.png | sspcodec compress - -o -")
+        to_stdout = str(out) == "-" or (out is None and piped_in)
+        if to_stdout and sys.stdout.isatty():
+            raise CompressError("refusing to write JPEG bytes to a terminal: redirect stdout (> out.jpg) "
+                                "or give -o FILE")
+        data = typer.get_binary_stream("stdin").read() if piped_in else src
+        # the one open of the file (or the bytes piped in), before the model loads
+        source = read_source(data, name="<stdin>" if piped_in else None, **reading)
+        plan = OutputPlan(sources=[] if piped_in else [src], overwrite=overwrite)
+        name_notice = None
+        if not to_stdout:
+            out = out or src.with_name(src.stem + ".sspcodec.jpg")
+            plan.add(out, "-o")
+            name_notice = check_jpeg_name(out, "-o")
         if report:
             plan.add(report, "--report")
         with warnings.catch_warnings():  # printed below as notices, once
             warnings.simplefilter("ignore", ContentChangeWarning)
             result = Encoder(model, device, backend, method=method, strength=strength).compress(source, **opts)
-        files = {out: result.data}
+        files = {} if to_stdout else {out: result.data}
         if report:
             from .report import report_png
 
             files[report] = report_png(source.rgb, result)
         plan.commit(files)
-    _notices(list(result.notices) + ([name_notice] if name_notice else []))
+        if to_stdout:
+            stream = typer.get_binary_stream("stdout")
+            stream.write(result.data)
+            stream.flush()
+    shown = "<stdout>" if to_stdout else str(out)
+    if not quiet:
+        _notices(list(result.notices) + ([name_notice] if name_notice else []))
     if as_json:
-        typer.echo(json.dumps({"input": str(src), "output": str(out), **result.summary()}, indent=2))
-    else:
+        summary = {"input": "<stdin>" if piped_in else str(src), "output": shown, **result.summary()}
+        typer.echo(json.dumps(summary, indent=2, allow_nan=False), err=to_stdout)
+    elif not quiet:
         b = result.baseline
         typer.echo(
-            f"{out}: {result.bytes / 1000:.1f} kB ({result.bpp:.3f} bpp); "
+            f"{shown}: {result.bytes / 1000:.1f} kB ({result.bpp:.3f} bpp); "
             f"plain JPEG q{b.quality:g} of the same budget: {b.bytes / 1000:.1f} kB\n"
             f"where people are predicted to look (saliency-weighted PSNR): {result.predicted_wpsnr:.2f} dB vs "
             f"{b.predicted_wpsnr:.2f} dB plain ({result.predicted_gain_db:+.2f} dB)\n"
             f"predicted shift (mean SSM): {result.predicted_shift:.5f} vs {b.predicted_shift:.5f} plain "
             f"(at equal bytes such differences are noise; the model's own score, not a measure of quality)\n"
-            f"{result.model_evaluations} model evaluations, {result.seconds:.2f} s"
+            f"{result.model_evaluations} model evaluations, {result.seconds:.2f} s",
+            err=to_stdout,
         )
         if report:
-            typer.echo(f"report: {report}")
+            typer.echo(f"report: {report}", err=to_stdout)
 
 
 @app.command()
@@ -184,10 +234,14 @@ def batch(
     workers: int = typer.Option(
         1, "--workers", "-j", help="Parallel workers, each loading the model (local processes or Ray actors)."),
     model: str = MODEL,
-    device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
+    device: str = DEVICE,
     log: Path | None = typer.Option(None, "--log", help="Append one JSON line per image to this file."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace outputs this batch did not write."),
     strip: bool = STRIP,
+    keep: str | None = KEEP,
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON object on stdout."),
+    no_progress: bool = typer.Option(False, "--no-progress", help="No progress bar (for logs and scripts)."),
+    quiet: bool = QUIET,
     max_pixels: int | None = MAX_PIXELS,
     alpha: str | None = ALPHA,
     background: str | None = BACKGROUND,
@@ -195,7 +249,7 @@ def batch(
     engine: str = typer.Option(
         "local", "--engine",
         help="local: processes on this machine; ray: Ray actors, here or on a cluster (pip install "
-             "\"sspcodec[ray]\"); IN and OUT may then be URLs: file://, s3://, gs://, ..."),
+             "'sspcodec\\[ray]'); IN and OUT may then be URLs: file://, s3://, gs://, ..."),
     address: str | None = typer.Option(
         None, "--address",
         help="--engine ray: the cluster to join ('auto' = the one this machine belongs to, or host:port); "
@@ -213,13 +267,16 @@ def batch(
 
     with one_line_errors():
         opts = _budget(max_bytes, bpp, max_shift, quality) | _extras(strip, max_pixels, alpha, background, frame)
+        if keep is not None:  # only when given, so the manifest key of a default run stays what it was
+            opts["keep"] = sorted(check_keep(keep, strip))
+            del opts["strip"]
         check_workers(workers)
         check_engine(model, device, backend)
         check_method(method), check_strength(strength)
         if log is not None:
             check_writable_file(log, "--log")
         common = dict(model=model, device=device, backend=backend, workers=workers, log=log, overwrite=overwrite,
-                      method=method, strength=strength)
+                      method=method, strength=strength, progress=not (no_progress or quiet or as_json))
         if engine == "ray":
             from sspcodec.batch.ray_engine import import_ray, local_path, run_ray_batch
 
@@ -237,8 +294,11 @@ def batch(
             summary = run_batch(Path(in_dir), Path(out_dir), opts, **common)
         else:
             raise BatchError(f"--engine must be local or ray, got {engine!r}")
-    for line in summary.lines():
-        typer.echo(line)
+    if as_json:
+        typer.echo(json.dumps(summary.as_json(), indent=2, allow_nan=False))
+    elif not quiet:
+        for line in summary.lines():
+            typer.echo(line)
     if summary.interrupted is not None:
         raise typer.Exit(128 + summary.interrupted)
     if summary.failed:

@@ -1,4 +1,4 @@
-"""What an image source says besides its pixels: ICC profile, EXIF block, true greyscale.
+"""What an image source says besides its pixels: ICC profile, EXIF, XMP, IPTC, comments, greyscale.
 
 The reader returns upright RGB pixels and what the header said; an encoder that rewrites the
 image needs the rest to keep the photo's colour and metadata: the embedded ICC
@@ -10,12 +10,25 @@ source is greyscale (so a 1-component JPEG can be written). Nothing here opens a
 
 from __future__ import annotations
 
+import contextlib
 import struct
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
+
+from .backends.markers import (
+    APP1,
+    APP13,
+    COM,
+    MAX_SEGMENT_PAYLOAD,
+    PHOTOSHOP_TAG,
+    XMP_EXTENSION_TAG,
+    XMP_TAG,
+    MarkerError,
+    segments,
+)
 
 #: Pillow modes of single-channel sources (alpha allowed), 1-bit to float.
 GREY_MODES = frozenset({"1", "L", "LA", "La", "I", "F", "I;16", "I;16B", "I;16L", "I;16N"})
@@ -26,18 +39,48 @@ _ORIENTATION = 0x0112
 _INTEGER_TYPES = {1: "B", 3: "H", 4: "I", 6: "b", 7: "B", 8: "h", 9: "i"}
 
 
+#: The metadata blocks a JPEG can carry, by the names `--keep` and `keep=` use.
+BLOCKS = ("icc", "exif", "xmp", "iptc", "comment")
+
+
 @dataclass(frozen=True)
 class ImageMeta:
     """Metadata of one source: `icc_profile` bytes as embedded, `exif` as a TIFF block (no "Exif"
-    header) with orientation 1, `greyscale` for single-channel sources."""
+    header) with orientation 1, `greyscale` for single-channel sources; `xmp`, `iptc` and
+    `comments` as the JPEG segment payloads that carry them (APP1 XMP packet then any Extended
+    XMP chunks, APP13 Photoshop resources, COM), byte for byte as the source held them.
+    `dropped` says what could not be carried, in words."""
 
     icc_profile: bytes | None = None
     exif: bytes | None = None
     greyscale: bool = False
+    xmp: tuple[bytes, ...] = ()
+    iptc: tuple[bytes, ...] = ()
+    comments: tuple[bytes, ...] = ()
+    dropped: tuple[str, ...] = ()
+
+    def kept(self, keep: frozenset[str]) -> ImageMeta:
+        """Only the blocks named in `keep` (a subset of :data:`BLOCKS`); greyscale is a pixel
+        property and stays."""
+        return replace(
+            self, icc_profile=self.icc_profile if "icc" in keep else None, exif=self.exif if "exif" in keep else None,
+            xmp=self.xmp if "xmp" in keep else (), iptc=self.iptc if "iptc" in keep else (),
+            comments=self.comments if "comment" in keep else (),
+        )
 
     def stripped(self) -> ImageMeta:
-        """The same source with its ICC profile and EXIF dropped (greyscale is a pixel property)."""
-        return ImageMeta(greyscale=self.greyscale)
+        """The same source with every metadata block dropped."""
+        return self.kept(frozenset())
+
+    def others(self) -> list[tuple[int, bytes]]:
+        """(marker, payload) of the blocks beyond ICC and EXIF, in the order they are written."""
+        return ([(APP1, p) for p in self.xmp] + [(APP13, p) for p in self.iptc]
+                + [(COM, p) for p in self.comments])
+
+    def names(self) -> list[str]:
+        """The names of the blocks present (for reports and JSON)."""
+        present = (self.icc_profile, self.exif, self.xmp, self.iptc, self.comments)
+        return [name for name, block in zip(BLOCKS, present) if block]
 
 
 def upright_exif(block: bytes) -> bytes | None:
@@ -66,16 +109,54 @@ def upright_exif(block: bytes) -> bytes | None:
     return bytes(out)
 
 
-def meta_from_header(mode: str | None, info: Mapping[str, Any]) -> ImageMeta:
-    """ICC profile, upright EXIF and greyscale-ness from what a file's header said (Pillow's
-    mode and info, as :class:`sspnet.files.pixels.LoadedImage` carries them)."""
+def meta_from_header(mode: str | None, info: Mapping[str, Any], data: bytes | None = None) -> ImageMeta:
+    """Every metadata block from what a file's header said (Pillow's mode and info, as
+    :class:`sspnet.files.pixels.LoadedImage` carries them) and, for a JPEG, its raw bytes `data`:
+    XMP, Extended XMP, IPTC and comments are then copied segment by segment, byte-exact. Other
+    formats give their XMP packet (Pillow's ``xmp``) and text comment; a packet too large for one
+    JPEG segment is dropped and said in `dropped` (writing it as Extended XMP would rewrite it)."""
     icc = info.get("icc_profile") or None
     exif = info.get("exif")
-    return ImageMeta(
+    base = ImageMeta(
         icc_profile=bytes(icc) if icc else None,
         exif=upright_exif(bytes(exif)) if exif else None,
         greyscale=mode in GREY_MODES,
     )
+    if data is not None and data[:2] == b"\xff\xd8":
+        with contextlib.suppress(MarkerError):  # a header Pillow read but we cannot walk: use its info
+            return _jpeg_blocks(base, data)
+    xmp, dropped = info.get("xmp"), []
+    xmp = xmp.encode("utf-8") if isinstance(xmp, str) else xmp
+    packets: tuple[bytes, ...] = ()
+    if xmp:
+        if len(XMP_TAG) + len(xmp) <= MAX_SEGMENT_PAYLOAD:
+            packets = (XMP_TAG + bytes(xmp),)
+        else:
+            dropped.append(f"its XMP packet ({len(xmp):,} bytes) is larger than one JPEG segment holds "
+                           f"({MAX_SEGMENT_PAYLOAD - len(XMP_TAG):,}); it was not carried")
+    comment = info.get("comment", info.get("Comment"))
+    comment = comment.encode("utf-8") if isinstance(comment, str) else comment
+    comments: tuple[bytes, ...] = ()
+    if comment:
+        cut = [bytes(comment[i : i + MAX_SEGMENT_PAYLOAD]) for i in range(0, len(comment), MAX_SEGMENT_PAYLOAD)]
+        comments = tuple(cut)  # COM segments may repeat; a long comment continues in the next
+    return replace(base, xmp=packets, comments=comments, dropped=tuple(dropped))
+
+
+def _jpeg_blocks(base: ImageMeta, data: bytes) -> ImageMeta:
+    """XMP (and Extended XMP), Photoshop/IPTC and comment segments of a JPEG, as they are."""
+    xmp, extended, iptc, comments = [], [], [], []
+    for marker, start, end in segments(data, headers_only=True):
+        payload = data[start + 4 : end]
+        if marker == APP1 and payload.startswith(XMP_TAG):
+            xmp.append(payload)
+        elif marker == APP1 and payload.startswith(XMP_EXTENSION_TAG):
+            extended.append(payload)
+        elif marker == APP13 and payload.startswith(PHOTOSHOP_TAG):
+            iptc.append(payload)
+        elif marker == COM:
+            comments.append(payload)
+    return replace(base, xmp=tuple(xmp + extended), iptc=tuple(iptc), comments=tuple(comments))
 
 
 def array_meta(arr: np.ndarray) -> ImageMeta:
@@ -83,4 +164,4 @@ def array_meta(arr: np.ndarray) -> ImageMeta:
     return ImageMeta(greyscale=arr.ndim == 2 or (arr.ndim == 3 and arr.shape[2] in (1, 2)))
 
 
-__all__ = ["GREY_MODES", "ImageMeta", "array_meta", "meta_from_header", "upright_exif"]
+__all__ = ["BLOCKS", "GREY_MODES", "ImageMeta", "array_meta", "meta_from_header", "upright_exif"]

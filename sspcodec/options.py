@@ -158,6 +158,36 @@ def check_method(method: Any) -> str:
     return method
 
 
+#: The metadata blocks `keep` may name (as :data:`sspcodec.metadata.BLOCKS`).
+KEEP_NAMES = ("icc", "exif", "xmp", "iptc", "comment")
+
+
+def check_keep(keep: Any = None, strip: Any = False) -> frozenset[str]:
+    """Which metadata blocks to carry: `keep` None (all of them), "none", or names from
+    icc, exif, xmp, iptc, comment (a comma-separated string or an iterable); `strip=True` is
+    ``keep="none"``, so the two together must agree."""
+    if not isinstance(strip, bool):
+        raise CompressError(f"strip must be True or False, got {shorten(strip)}")
+    if keep is None:
+        return frozenset() if strip else frozenset(KEEP_NAMES)
+    items = keep.split(",") if isinstance(keep, str) else keep
+    try:
+        names = [str(n).strip().lower() for n in items if str(n).strip()]
+    except TypeError:
+        raise CompressError(f"keep must be 'none' or names from {', '.join(KEEP_NAMES)}, got {shorten(keep)}") from None
+    if names == ["none"]:
+        return frozenset()
+    if names == ["all"]:
+        names = list(KEEP_NAMES)
+    unknown = [n for n in names if n not in KEEP_NAMES]
+    if unknown:
+        raise CompressError(f"keep: unknown block {unknown[0]!r}; name some of {', '.join(KEEP_NAMES)}, "
+                            "or none, or all")
+    if strip and names:
+        raise CompressError("strip drops every metadata block; give it or keep, not both")
+    return frozenset(names)
+
+
 def check_strength(value: Any) -> float:
     """A finite number in [0, 1] (bools, strings, NaN and huge integers refused), else CompressError."""
     x = _number("strength", value)
@@ -315,6 +345,7 @@ __all__ = [
     "DEFAULT_METHOD",
     "DEFAULT_QUALITY",
     "JPEG_MAX_DIMENSION",
+    "KEEP_NAMES",
     "MAX_BYTES_LIMIT",
     "METHOD_NAMES",
     "Budget",
@@ -324,6 +355,7 @@ __all__ = [
     "check_engine",
     "check_int",
     "check_jpeg_name",
+    "check_keep",
     "check_max_pixels",
     "check_method",
     "check_model",

@@ -16,7 +16,7 @@ def render_report(original: np.ndarray, result: CompressResult) -> np.ndarray:
     out = decode_jpeg(result.data)
     b = result.baseline
     vmax = max(float(result.ssm.max()), float(result.baseline_ssm.max()), 1e-6)
-    last = _allocation_panel(result, original.shape[:2])
+    last = allocation_panel(result, original.shape[:2])
     kb = lambda n: f"{n / 1000:.1f} kB"  # noqa: E731
     panels = [
         (original, f"input {result.width}x{result.height} px"),
@@ -32,7 +32,7 @@ def render_report(original: np.ndarray, result: CompressResult) -> np.ndarray:
     return panel_grid(panels, columns=3)
 
 
-def _allocation_panel(result: CompressResult, hw: tuple[int, int]) -> tuple[np.ndarray, str]:
+def allocation_panel(result: CompressResult, hw: tuple[int, int]) -> tuple[np.ndarray, str]:
     """Where the bytes went: the search varies quality per block, so its quality map says it; rd
     keeps one table and prunes coefficients by block weight, so the weights say it."""
     if result.block_weights is not None:

@@ -4,7 +4,7 @@ them, the model's maps (kept at its resolution, full size on first use) and what
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -66,6 +66,8 @@ class CompressResult:
     # what reading changed in the picture, in words (transparency flattened, a frame chosen, ...);
     # each was also issued as a ContentChangeWarning
     notices: tuple[str, ...] = ()
+    # the metadata blocks carried into the output (icc, exif, xmp, iptc, comment)
+    metadata: tuple[str, ...] = ()
 
     @cached_property
     def saliency(self) -> np.ndarray:
@@ -99,16 +101,20 @@ class CompressResult:
         return 0.0 if b == self.predicted_wpsnr else self.predicted_wpsnr - b  # inf - inf: identical
 
     def summary(self) -> dict[str, Any]:
-        """JSON-ready figures (no arrays)."""
-        return {
+        """JSON-ready figures (no arrays): strict JSON (no NaN or Infinity: null), and one name per
+        quantity at every level (the baseline's figures are named as the output's)."""
+        b = self.baseline
+        baseline = {"bytes": b.bytes, "bpp": round(b.bpp, 4), "predicted_shift": b.predicted_shift,
+                    "quality": b.quality, "predicted_wpsnr_db": _json_db(b.predicted_wpsnr)}
+        return _strict({
             "width": self.width, "height": self.height, "bytes": self.bytes, "bpp": round(self.bpp, 4),
             "predicted_shift": self.predicted_shift, "predicted_wpsnr_db": _json_db(self.predicted_wpsnr),
             "predicted_gain_db": _json_db(self.predicted_gain_db), "quality_min": float(self.quality_map.min()),
             "quality_max": float(self.quality_map.max()), "target": self.target,
-            "baseline": asdict(self.baseline), "shift_reduction": round(self.shift_reduction, 4),
+            "baseline": baseline, "shift_reduction": round(self.shift_reduction, 4),
             "model_evaluations": self.model_evaluations, "seconds": round(self.seconds, 3),
-            "notices": list(self.notices),
-        }
+            "metadata": list(self.metadata), "notices": list(self.notices),
+        })
 
     def save(self, path: str | os.PathLike) -> Path:
         from sspnet.files.outputs import write_bytes_atomic
@@ -116,9 +122,20 @@ class CompressResult:
         return write_bytes_atomic(path, self.data)
 
 
-def _json_db(x: float) -> float | None:
+def _json_db(x: float | None) -> float | None:
     """dB for JSON: rounded, None where infinite (a lossless encoding) or undefined."""
-    return round(float(x), 3) if np.isfinite(x) else None
+    return round(float(x), 3) if x is not None and np.isfinite(x) else None
+
+
+def _strict(value: Any) -> Any:
+    """`value` with every non-finite float replaced by None, so `json.dumps` writes strict JSON."""
+    if isinstance(value, dict):
+        return {k: _strict(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_strict(v) for v in value]
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
 
 
 def build_result(
@@ -129,7 +146,7 @@ def build_result(
     so both sizes compare like for like."""
     h, w = scorer.rgb.shape[:2]
     best, plain = found.best, found.plain
-    data = insert_metadata(best.data, meta.icc_profile, meta.exif)
+    data = insert_metadata(best.data, meta.icc_profile, meta.exif, meta.others())
     plain_bytes = len(plain.data) + len(data) - len(best.data)
     baseline = Figures(
         bytes=plain_bytes, bpp=plain_bytes * 8 / (h * w), predicted_shift=plain.shift, quality=found.plain_quality,
@@ -141,6 +158,7 @@ def build_result(
         quality_map=best.quality_map, baseline=baseline, target=target,
         model_evaluations=scorer.evaluations, seconds=seconds, saliency_lowres=scorer.saliency,
         ssm_lowres=best.ssm, baseline_ssm_lowres=plain.ssm, block_weights=found.block_weights, notices=notices,
+        metadata=tuple(meta.names()),
     )
 
 

@@ -10,7 +10,7 @@ decoding.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -70,10 +70,12 @@ def read_source(
             data = f.read()
     loaded = load_image(data, max_pixels=DEFAULT_MAX_PIXELS if limit is None else limit, name=label,
                         check=check_dimensions, **reading)
-    meta = array_meta(image) if isinstance(image, np.ndarray) else meta_from_header(loaded.mode, loaded.info)
+    raw = bytes(data) if isinstance(data, (bytes, bytearray, memoryview)) else None
+    meta = array_meta(image) if isinstance(image, np.ndarray) else meta_from_header(loaded.mode, loaded.info, raw)
     if loaded.composited and len(set(reading["background"])) > 1:  # grey + alpha on a coloured background is colour
-        meta = ImageMeta(meta.icc_profile, meta.exif, greyscale=False)
-    return Source(loaded.pixels, meta, loaded.notices, label)
+        meta = replace(meta, greyscale=False)
+    notices = loaded.notices + tuple(f"{label}: {why}" for why in meta.dropped)
+    return Source(loaded.pixels, meta, notices, label)
 
 
 __all__ = ["ImageInput", "Source", "read_source"]

@@ -17,6 +17,22 @@ app = typer.Typer(
 )
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"sspnet {version('sspcodec')} (torch {version('torch')}, Python {sys.version.split()[0]})")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    show_version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
+) -> None:
+    """Options before the command."""
+
+
 def _fail(msg: str) -> NoReturn:
     fail(msg, 2)
 
@@ -122,7 +138,7 @@ def fit_prior(
     import json
     from dataclasses import replace
 
-    from sspnet.training.experiments import _key, _read_split, read_saliency_items
+    from sspnet.training.experiments import image_key, read_saliency_items, read_split
     from sspnet.training.priorfit import collect, fit_output_stage
 
     from .data import SaliencyDataset
@@ -139,8 +155,8 @@ def fit_prior(
         net = load_model(model, "cpu")
         items = read_saliency_items(data)
         if split is not None:
-            wanted = set(_read_split(split, subset)[subset])
-            items = [i for i in items if _key(i) in wanted]
+            wanted = set(read_split(split, subset)[subset])
+            items = [i for i in items if image_key(i) in wanted]
         if not items:
             _fail("no images to fit on (check --data and --split)")
         collected = collect(net, SaliencyDataset(items, size=net.config.input_size))

@@ -2,7 +2,7 @@
 
 Coordinates are 0-based pixel coordinates ``(x, y)`` = (column, row), pixel centres at
 integers, so the image covers [-0.5, W - 0.5) x [-0.5, H - 0.5). The datasets in
-``shared/datasets`` store MATLAB 1-based coordinates: subtract 1 before calling these.
+OSIE and EyeCrowd files store MATLAB 1-based coordinates: subtract 1 before calling these.
 A fixation is inside the image iff its nearest pixel is (the same rule for all maps).
 """
 from __future__ import annotations

@@ -14,11 +14,12 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers_bench import load_benchmark, start_until_output
+from helpers_bench import start_until_output
 from test_cli_safety import assert_one_line_error, model_path, runner, write_photo  # noqa: F401 (fixture)
 
 from sspcodec.api import Encoder
 from sspcodec.batch import MANIFEST_NAME, BatchError, Manifest, output_names, run_batch
+from sspcodec.bench.batchchecks import alive, children, leftovers, visible_outputs
 from sspcodec.cli import app
 
 
@@ -26,18 +27,9 @@ def batch(src: Path, dst: Path, model: Path, *extra: str):
     return runner.invoke(app, ["batch", str(src), str(dst), "--model", str(model), "-q", "70", *extra])
 
 
-def _kill_batch():
-    """benchmarks/kill_batch.py, whose checks these tests share."""
-    return load_benchmark("kill_batch")
-
-
-KB = _kill_batch()
-leftovers = KB.leftovers  # temporary files or scratch folders a run left behind
-
-
 def outputs(folder: Path) -> list[str]:
     """The visible files under *folder*, relative, sorted (the batch's own files are hidden)."""
-    return sorted(KB.outputs(folder))
+    return sorted(visible_outputs(folder))
 
 
 # ---------------------------------------------------------------- case 3: colliding names
@@ -179,14 +171,14 @@ def _start_batch(tmp_path: Path, model: Path) -> tuple[Path, Path, subprocess.Po
     cmd = [sys.executable, "-m", "sspcodec.cli", "batch", str(src), str(dst), "--model", str(model), "-q", "70",
            "-j", "2"]
     proc = start_until_output(cmd, dst, 180)
-    return src, dst, proc, KB.children(proc.pid)
+    return src, dst, proc, children(proc.pid)
 
 
 def _gone(pids: list[int], timeout: float = 10.0) -> bool:
     deadline = time.monotonic() + timeout
-    while any(KB.alive(p) for p in pids) and time.monotonic() < deadline:
+    while any(alive(p) for p in pids) and time.monotonic() < deadline:
         time.sleep(0.1)
-    return not any(KB.alive(p) for p in pids)
+    return not any(alive(p) for p in pids)
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc to find worker processes")

@@ -86,19 +86,19 @@ def test_default_is_rd_on_jpegli_within_one_percent_of_plain_q85(encoder):
 
 
 def test_rd_report_shows_the_block_weights_that_decided_the_pruning(encoder, search_encoder):
-    from sspcodec.report import _allocation_panel, report_png
+    from sspcodec.report import allocation_panel, report_png
 
     rgb = _photo()
     r = encoder.compress(rgb)
     w = r.block_weights
     assert w is not None and w.shape == r.quality_map.shape  # one weight per 8x8 luma block
     assert 0.0 <= w.min() < w.max() <= 1.0  # varies: some blocks keep more detail than others
-    panel, label = _allocation_panel(r, rgb.shape[:2])
+    panel, label = allocation_panel(r, rgb.shape[:2])
     assert panel.shape == rgb.shape and "block weight" in label
     assert report_png(rgb, r)[:8] == b"\x89PNG\r\n\x1a\n"
     s = search_encoder.compress(rgb)
     assert s.block_weights is None  # the search varies quality per block instead
-    assert "quality map" in _allocation_panel(s, rgb.shape[:2])[1]
+    assert "quality map" in allocation_panel(s, rgb.shape[:2])[1]
 
 
 def test_search_default_budget_is_plain_q85_bytes(search_encoder):

@@ -1,5 +1,6 @@
-"""The benchmark's codec interface (sspcodec.codecs): every codec fits a byte budget, writes a
-JPEG that Pillow and OpenCV decode, and the frame type each one promises."""
+"""The benchmark's codec interface (sspcodec.bench.encoders): every codec fits a byte budget, writes
+a JPEG that an independent decoder (OpenCV's) reads as the image, and the frame type each one
+promises."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from PIL import Image
 
 from sspcodec.backends import transcode_baseline
 from sspcodec.backends.progressive import smallest_form, to_progressive
-from sspcodec.codecs import (
+from sspcodec.bench.encoders import (
     PEERS,
     Codec,
     JpegliCodec,
@@ -73,6 +74,13 @@ def _codec(name: str, request) -> Codec:
 ALL = ["turbo", "mozjpeg", "jpegli", "pruned", "sspcodec"]
 
 
+def independent_decode(data: bytes) -> np.ndarray:
+    """RGB pixels through OpenCV's own libjpeg build: no code shared with the codecs' decode (Pillow)."""
+    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    assert bgr is not None, "OpenCV cannot decode the output"
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
 @pytest.mark.parametrize("name", ALL)
 def test_fits_budget_and_decodes_everywhere(name, photo, request):
     codec = _codec(name, request)
@@ -80,14 +88,13 @@ def test_fits_budget_and_decodes_everywhere(name, photo, request):
     enc = codec.encode_to_bytes(photo, budget)
     assert len(enc.data) <= budget
     assert len(enc.data) >= 0.85 * budget  # the budget is used, not thrown away
-    with Image.open(io.BytesIO(enc.data)) as im:
-        assert im.format == "JPEG" and im.size == (photo.shape[1], photo.shape[0])
-        pil = np.asarray(im.convert("RGB"))
-    bgr = cv2.imdecode(np.frombuffer(enc.data, np.uint8), cv2.IMREAD_COLOR)
-    assert bgr is not None and bgr.shape == photo.shape
-    assert np.array_equal(codec.decode(enc.data), pil)
-    assert np.abs(pil.astype(int) - photo).mean() < 12  # a faithful decode of this image
-    assert np.abs(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB).astype(int) - pil).mean() < 2  # same picture
+    assert frame_type(enc.data) in ("baseline", "progressive")
+    seen = independent_decode(enc.data)
+    assert seen.shape == photo.shape
+    error = np.abs(seen.astype(int) - photo)
+    assert error.mean() < 6 and np.percentile(error, 99) < 40  # a faithful encoding of this image
+    ours = codec.decode(enc.data)  # what the benchmarks score: the same picture
+    assert ours.shape == photo.shape and np.abs(ours.astype(int) - seen).mean() < 1
 
 
 @pytest.mark.parametrize("name", ["turbo", "mozjpeg", "jpegli", "pruned", "sspcodec"])

@@ -96,13 +96,13 @@ def test_flip_deterministic_per_seed_epoch_index(items, tmp_path: Path) -> None:
     def flips(seed: int, epoch: int) -> list[bool]:
         ds = SaliencyDataset(items * 16, size=SIZE, augment=True, cache_dir=tmp_path / "cache", seed=seed)
         ds.set_epoch(epoch)
-        return [ds._flip(i) for i in range(len(ds))]
+        return [ds.flips(i) for i in range(len(ds))]
 
     assert flips(1, 0) == flips(1, 0)
     assert flips(1, 0) != flips(1, 1) and flips(1, 0) != flips(2, 0)  # 32 draws: equal by chance p = 2^-32
     assert 4 <= sum(flips(1, 0)) <= 28  # about half of 32
     no_aug = SaliencyDataset(items, size=SIZE, augment=False, cache_dir=tmp_path / "cache")
-    assert not any(no_aug._flip(i) for i in range(len(no_aug)))
+    assert not any(no_aug.flips(i) for i in range(len(no_aug)))
 
 
 def test_dataloader_batches(items, tmp_path: Path) -> None:

@@ -86,11 +86,11 @@ def test_resume_refuses_another_world_size_mid_epoch(tmp_path, monkeypatch) -> N
     """A state saved inside an epoch by 2 processes cannot be resumed by 1: the shards differ."""
     monkeypatch.setenv("SSPNET_CACHE", str(tmp_path / "cache"))
     train_set, val_set = saliency_sets(write_blob_dataset(tmp_path / "blobs", n=9))
-    real_loss = train_mod._loss
-    monkeypatch.setattr(train_mod, "_loss", crashing_loss(real_loss, 1, RuntimeError("simulated kill")))
+    real_loss = train_mod.step_loss
+    monkeypatch.setattr(train_mod, "step_loss", crashing_loss(real_loss, 1, RuntimeError("simulated kill")))
     with pytest.raises(RuntimeError, match="simulated kill"):
         fit(tiny_model(0), train_set, val_set, tiny_cfg(epochs=1), tmp_path / "run")
-    monkeypatch.setattr(train_mod, "_loss", real_loss)
+    monkeypatch.setattr(train_mod, "step_loss", real_loss)
     state_path = tmp_path / "run" / "state.pt"
     st = torch.load(state_path, weights_only=True)
     assert (st["epoch"], st["step"], st["world_size"]) == (0, 1, 1)
@@ -206,7 +206,7 @@ def worker(work: Path) -> None:
     me = work / f"rank{rank}"
     me.mkdir()
     report: dict = {"writes": [], "seen_a": []}
-    real_write, real_save, real_loss = train_mod.write_bytes_atomic, train_mod.save_checkpoint, train_mod._loss
+    real_write, real_save, real_loss = train_mod.write_bytes_atomic, train_mod.save_checkpoint, train_mod.step_loss
 
     def logged_write(path, data, **kw):
         report["writes"].append(str(path))
@@ -227,18 +227,18 @@ def worker(work: Path) -> None:
     model = tiny_model(rank)  # different on purpose: DDP must start every rank from rank 0's weights
     if rank == 0:
         _dump(me / "init.safetensors", model)
-    train_mod._loss = seen_loss
+    train_mod.step_loss = seen_loss
     result = fit(model, train_set, val_set, tiny_cfg(), work / "a")
     _dump(me / "a.safetensors", model)
     report.update(history_a=result.history, best_a=[result.best_epoch, result.best_val_loss])
 
-    train_mod._loss = crashing_loss(real_loss, CRASH_AT, RuntimeError("simulated kill"))
+    train_mod.step_loss = crashing_loss(real_loss, CRASH_AT, RuntimeError("simulated kill"))
     try:
         fit(tiny_model(rank), train_set, val_set, tiny_cfg(), work / "b")
         report["crashed_b"] = False
     except RuntimeError as exc:
         report["crashed_b"] = str(exc) == "simulated kill"
-    train_mod._loss = real_loss
+    train_mod.step_loss = real_loss
     model = tiny_model(100 + rank)
     report["history_b"] = fit(model, train_set, val_set, tiny_cfg(), work / "b").history
     _dump(me / "b.safetensors", model)

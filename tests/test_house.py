@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import builtins
 import importlib.metadata
+import importlib.util
 import io
 import os
 import subprocess
@@ -159,3 +160,42 @@ def test_no_source_file_is_over_400_lines():
     long = {str(p.relative_to(ROOT)): n for pkg in PACKAGES for p in _modules(pkg)
             if (n := len(p.read_text().splitlines())) > 400}
     assert long == {}
+
+
+def _private_uses(path: Path) -> list[str]:
+    """`from ours import _name`, and `alias._name` where alias is one of our modules."""
+    tree = ast.parse(path.read_text())
+    found, modules = [], set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").split(".")[0] in PACKAGES:
+            for a in node.names:
+                if a.name.startswith("_") and not a.name.startswith("__"):
+                    found.append(f"{path.name}:{node.lineno} from {node.module} import {a.name}")
+                full = f"{node.module}.{a.name}"
+                if importlib.util.find_spec(full.split(".")[0]) and _is_module(full):
+                    modules.add(a.asname or a.name)
+        elif isinstance(node, ast.Import):
+            for a in node.names:
+                if a.name.split(".")[0] in PACKAGES:
+                    modules.add(a.asname or a.name)
+    for node in ast.walk(tree):
+        private = isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__")
+        if private and ast.unparse(node.value) in modules:
+            found.append(f"{path.name}:{node.lineno} {ast.unparse(node)}")
+    return found
+
+
+def _is_module(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def test_no_private_name_is_used_across_modules():
+    """Tests, benchmarks, examples and the packages use each other's public names only."""
+    folders = (*PACKAGES, "tests", "benchmarks", "examples")
+    paths = [p for folder in folders for p in sorted((ROOT / folder).rglob("*.py"))]
+    offenders = [use for p in paths for use in _private_uses(p)
+                 if not use.split(" ", 1)[1].startswith("from sspcodec.backends._libjpeg")]  # a package's own
+    assert offenders == []

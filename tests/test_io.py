@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from sspcodec.batch.entries import remove_temp_files
 from sspcodec.sizes import parse_size
 from sspnet.files import images as sio
 from sspnet.files import mapfiles, outputs
@@ -252,7 +253,7 @@ def test_atomic_write_keeps_permissions(tmp_path: Path) -> None:
     assert dest.stat().st_mode & 0o777 == 0o640
     fresh = tmp_path / "fresh.jpg"
     write_bytes_atomic(fresh, b"x")
-    assert fresh.stat().st_mode & 0o777 == 0o666 & ~outputs._umask()
+    assert fresh.stat().st_mode & 0o777 == 0o666 & ~outputs.current_umask()
 
 
 @pytest.mark.parametrize("failing", ["replace", "fsync", "write"])
@@ -485,7 +486,7 @@ def test_remove_temp_files_touches_only_the_writers_leftovers(tmp_path: Path) ->
     keep = [tmp_path / "a.jpg", tmp_path / ".hidden", tmp_path / f"visible{outputs.TEMP_SUFFIX}"]
     for p in keep:
         p.write_bytes(b"x")
-    assert outputs.remove_temp_files(tmp_path) == 1
+    assert remove_temp_files(tmp_path) == 1
     assert not stale.exists() and all(p.exists() for p in keep)
 
 

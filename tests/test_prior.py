@@ -16,7 +16,7 @@ from sspnet.net.model import build_model
 from sspnet.net.prior import SaliencyPrior, box_mask, centre_weighting, map_statistics
 from sspnet.preprocess import Box, boxes_from_masks
 from sspnet.training import priorfit
-from sspnet.training.experiments import _key, leave_one_dataset_out, read_saliency_items, train_saliency
+from sspnet.training.experiments import image_key, leave_one_dataset_out, read_saliency_items, train_saliency
 from sspnet.training.train import TrainConfig
 from sspnet.zoo import load_model, save_checkpoint
 
@@ -149,7 +149,7 @@ def test_multi_scale_views_average_resized_passes_and_count_them() -> None:
     assert model.views() == [(1.0, False), (1.0, True), (1.5, False), (1.5, True)]
     x = torch.rand(1, 3, *TINY_CANVAS)
     with torch.inference_mode():
-        own, raw, averaged = model._single_and_averaged(x, "r")
+        own, raw, averaged = model.single_and_averaged(x, "r")
         # 48x64 at 1.5 is 72x96: the view rounds each side to a multiple of 32 (the trunk's stride)
         big = torch.nn.functional.interpolate(x, size=(64, 96), mode="bilinear", antialias=True)
         views = [raw, model.decoder_r(model.encode(x.flip(-1)), TINY_CANVAS).flip(-1)]
@@ -268,7 +268,7 @@ def test_train_leave_one_dataset_out_writes_one_run_per_set(two_sets, tmp_path, 
 def test_fit_prior_cli_writes_a_loadable_checkpoint_with_the_stage(two_sets, tmp_path) -> None:
     ckpt = save_checkpoint(_model(), tmp_path / "net.safetensors", info={"name": "tiny"})
     items = read_saliency_items(two_sets)
-    (tmp_path / "split.json").write_text(json.dumps({"val": [_key(i) for i in items[:5]]}))
+    (tmp_path / "split.json").write_text(json.dumps({"val": [image_key(i) for i in items[:5]]}))
     out = tmp_path / "fitted.safetensors"
     args = ["fit-prior", "-m", str(ckpt), "-d", str(two_sets[0]), "-d", str(two_sets[1]), "--split",
             str(tmp_path / "split.json"), "-o", str(out), "--blurs", "0,1", "--steps", "20",

@@ -15,26 +15,15 @@ import threading
 from pathlib import Path
 
 import pytest
-from helpers_bench import load_benchmark, start_until_output
+from helpers_bench import start_until_output
 from test_cli_safety import assert_one_line_error, model_path, runner, write_photo  # noqa: F401 (fixture)
 
 from sspcodec.batch import MANIFEST_NAME, run_batch
+from sspcodec.bench.batchchecks import kill_one_actor_while, visible_outputs
 from sspcodec.cli import app
-
-
-def _bench_ray():
-    """benchmarks/bench_ray.py, whose checks these tests share."""
-    return load_benchmark("bench_ray")
-
 
 N_IMAGES = 6
 OPTIONS = {"quality": 70}
-
-
-def visible(folder: Path) -> dict[str, bytes]:
-    """The outputs under *folder* (the batch's own hidden files left out), name -> bytes."""
-    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*"))
-            if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts)}
 
 
 def done_records(manifest: bytes) -> dict[str, dict]:
@@ -83,7 +72,7 @@ def test_ray_engine_matches_the_local_batch_and_isolates_a_bad_image(ray, photos
     assert res.exit_code == 1, res.output  # the broken image: recorded, the rest done
     assert f"encoded {N_IMAGES} image(s), skipped 0 already done, 1 failed" in res.output
     assert "failed: " in res.output and "broken.png" in res.output
-    assert visible(out) == visible(reference)
+    assert visible_outputs(out) == visible_outputs(reference)
     assert done_records((out / MANIFEST_NAME).read_bytes()) == done_records((reference / MANIFEST_NAME).read_bytes())
     assert not (out / ".sspcodec-tmp").exists()
 
@@ -97,7 +86,7 @@ def test_file_urls(ray, photos, reference, model_path, tmp_path):  # noqa: F811
     out = tmp_path / "out"
     summary = run_ray_batch(f"file://{photos}", f"file://{out}", OPTIONS, model=str(model_path), workers=2)
     assert summary.done == N_IMAGES and len(summary.failed) == 1
-    assert visible(out) == visible(reference)
+    assert visible_outputs(out) == visible_outputs(reference)
 
 
 def test_an_object_store_url_keeps_the_manifest_rules(ray, photos, reference, model_path):  # noqa: F811
@@ -113,7 +102,7 @@ def test_an_object_store_url_keeps_the_manifest_rules(ray, photos, reference, mo
     assert summary.done == N_IMAGES - 1 and len(summary.failed) == 2
     assert any("--overwrite" in why for _, why in summary.failed)
     assert fs.cat_file("/out/im0.jpg") == b"the user's own file"
-    for name, data in visible(reference).items():
+    for name, data in visible_outputs(reference).items():
         if name != "im0.jpg":
             assert fs.cat_file(f"/out/{name}") == data, name
     assert not fs.exists(f"/out/{MANIFEST_NAME}.d") or not fs.find(f"/out/{MANIFEST_NAME}.d")  # folded
@@ -140,7 +129,7 @@ def test_a_killed_actor_loses_nothing(ray, model_path, tmp_path):  # noqa: F811
     thread = threading.Thread(target=lambda: result.setdefault(
         "summary", run_ray_batch(src, out, OPTIONS, model=str(model_path), workers=2)))
     thread.start()
-    killed = _bench_ray().kill_one_actor_while(thread, timeout=120)  # an actor with an image in flight
+    killed = kill_one_actor_while(thread, timeout=120)  # an actor with an image in flight
     thread.join(180)
     assert killed is not None, "no actor was seen encoding"
     summary = result["summary"]

@@ -238,7 +238,7 @@ def test_deterministic(photo):
 
 @needs_jpegli
 def test_strength_zero_is_the_plain_base_at_equal_bytes(photo):
-    from sspcodec.codecs import JpegliCodec
+    from sspcodec.bench.encoders import JpegliCodec
 
     plain_at = plain_encoder(photo)
     budget = (len(plain_at(80)) + len(plain_at(81))) // 2  # between two qualities

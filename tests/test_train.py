@@ -168,7 +168,7 @@ def _state(path) -> dict:
 
 
 def crashing_loss(real_loss, at: int, exc: BaseException):
-    """`sspnet.training.train._loss` that raises `exc` at training step `at` (0-based over the run): a kill."""
+    """`sspnet.training.train.step_loss` that raises `exc` at training step `at` (0-based over the run): a kill."""
     calls = {"n": 0}
 
     def loss(model, batch, mode, device, *rest):
@@ -191,14 +191,14 @@ def test_resume_after_crash_matches_uninterrupted_run(sets, tmp_path, monkeypatc
     c = cfg(save_every=1)  # a resumable state after every step
     run_a = fit(tiny_model(), train_set, val_set, c, tmp_path / "a")
 
-    real_loss = train_mod._loss
-    monkeypatch.setattr(train_mod, "_loss", crashing_loss(real_loss, crash_at, KeyboardInterrupt("simulated kill")))
+    real_loss = train_mod.step_loss
+    monkeypatch.setattr(train_mod, "step_loss", crashing_loss(real_loss, crash_at, KeyboardInterrupt("simulated kill")))
     with pytest.raises(KeyboardInterrupt):
         fit(tiny_model(), train_set, val_set, c, tmp_path / "b")
     partial = _state(tmp_path / "b" / "state.pt")
     assert (partial["epoch"], partial["step"]) == divmod(crash_at, 3)
     assert not (tmp_path / "b" / "history.json").exists()
-    monkeypatch.setattr(train_mod, "_loss", real_loss)
+    monkeypatch.setattr(train_mod, "step_loss", real_loss)
 
     run_b = fit(tiny_model(seed=123), train_set, val_set, c, tmp_path / "b")  # other init: must be overwritten
     a, b = _state(tmp_path / "a" / "state.pt"), _state(tmp_path / "b" / "state.pt")
@@ -553,15 +553,15 @@ def test_colour_jitter_changes_images_alike_and_keeps_maps():
     d = (x + 0.05 * torch.randn_like(x)).clamp(0, 1)
     sm = torch.rand(4, 1, 8, 8)
     batch = {"pristine": x, "distorted": d, "sm_r": sm}
-    out = train_mod._colour_jitter(batch, 0.3, g)
+    out = train_mod.colour_jitter(batch, 0.3, g)
     assert out["sm_r"] is sm and not torch.equal(out["pristine"], x)
     assert float(out["pristine"].min()) >= 0.0 and float(out["pristine"].max()) <= 1.0
     # the same factors for the pair: with d == x the jittered pair stays identical
-    same = train_mod._colour_jitter({"pristine": x, "distorted": x.clone()}, 0.3, torch.Generator().manual_seed(1))
+    same = train_mod.colour_jitter({"pristine": x, "distorted": x.clone()}, 0.3, torch.Generator().manual_seed(1))
     assert torch.equal(same["pristine"], same["distorted"])
     grey = x.mean(1, keepdim=True).expand(-1, 3, -1, -1).contiguous()  # no colour: saturation does nothing
-    j = train_mod._colour_jitter({"image": grey}, 0.3, torch.Generator().manual_seed(2))["image"]
+    j = train_mod.colour_jitter({"image": grey}, 0.3, torch.Generator().manual_seed(2))["image"]
     assert torch.allclose(j[:, 0], j[:, 1], atol=1e-6) and torch.allclose(j[:, 1], j[:, 2], atol=1e-6)
-    assert train_mod._colour_jitter({"image": x}, 0.0, g)["image"] is x
+    assert train_mod.colour_jitter({"image": x}, 0.0, g)["image"] is x
     with pytest.raises(ValueError, match="colour_jitter"):
         TrainConfig(colour_jitter=1.5)

@@ -12,10 +12,10 @@ byte-stuffing-aware, never decoded.
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 SOI, EOI, SOS = 0xD8, 0xD9, 0xDA
-APP0, APP1, APP2 = 0xE0, 0xE1, 0xE2
+APP0, APP1, APP2, APP13, COM = 0xE0, 0xE1, 0xE2, 0xED, 0xFE
 #: Start-of-frame markers (all but DHT C4, JPG C8, DAC CC).
 SOF_MARKERS = frozenset({0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF})
 #: Markers without a length field.
@@ -23,6 +23,11 @@ _STANDALONE = frozenset({0x01, *range(0xD0, 0xD8)})
 
 ICC_TAG = b"ICC_PROFILE\x00"
 EXIF_TAG = b"Exif\x00\x00"
+#: APP1 namespaces of an XMP packet and of an Extended XMP chunk (XMP Specification Part 3, 1.1.3).
+XMP_TAG = b"http://ns.adobe.com/xap/1.0/\x00"
+XMP_EXTENSION_TAG = b"http://ns.adobe.com/xmp/extension/\x00"
+#: APP13 signature of Photoshop image resources (IPTC-IIM lives in resource 0x0404).
+PHOTOSHOP_TAG = b"Photoshop 3.0\x00"
 #: Payload bytes of one segment: 65,535 minus the 2-byte length field.
 MAX_SEGMENT_PAYLOAD = 65533
 #: Profile bytes per APP2 chunk: the payload minus the tag and the two sequence bytes.
@@ -33,9 +38,10 @@ class MarkerError(ValueError):
     """The bytes are not a JPEG this module can walk (only raised for malformed input)."""
 
 
-def segments(data: bytes) -> Iterator[tuple[int, int, int]]:
+def segments(data: bytes, headers_only: bool = False) -> Iterator[tuple[int, int, int]]:
     """(marker, start, end) of each marker segment, SOI to EOI; `start` is at the 0xFF, `end` past
-    the segment (for SOS: past its entropy-coded data, up to the next non-RST marker)."""
+    the segment (for SOS: past its entropy-coded data, up to the next non-RST marker).
+    `headers_only`: stop before the first SOS (the metadata lies before it; no scan is walked)."""
     if data[:2] != b"\xff\xd8":
         raise MarkerError("not a JPEG: no SOI marker")
     yield SOI, 0, 2
@@ -61,6 +67,8 @@ def segments(data: bytes) -> Iterator[tuple[int, int, int]]:
         if end > n:
             raise MarkerError(f"segment 0x{marker:02X} at byte {pos} runs past the end")
         if marker == SOS:
+            if headers_only:
+                return
             end = _scan_end(data, end)
         yield marker, pos, end
         pos = end
@@ -138,17 +146,20 @@ def exif_segment(tiff: bytes) -> bytes:
 _ICC_SPACE = {1: b"GRAY", 3: b"RGB "}
 
 
-def metadata_segments(icc_profile: bytes | None, exif: bytes | None, components: int = 3) -> list[bytes]:
-    """The APPn segments carrying what a JPEG of `components` can carry of `icc_profile` and
-    `exif` (either may be None), Exif first. A profile is kept only if it describes the file's
-    colour space (a CMYK source's profile would mis-colour RGB pixels) and fits 255 chunks; an
-    EXIF block only if it fits one segment."""
+def metadata_segments(
+    icc_profile: bytes | None, exif: bytes | None, components: int = 3, others: Iterable[tuple[int, bytes]] = ()
+) -> list[bytes]:
+    """The segments carrying what a JPEG of `components` can carry of `icc_profile` and `exif`
+    (either may be None), Exif first, then `others` as they are ((marker, payload): XMP in APP1,
+    IPTC in APP13, COM comments). A profile is kept only if it describes the file's colour space
+    (a CMYK source's profile would mis-colour RGB pixels) and fits 255 chunks; an EXIF block only
+    if it fits one segment."""
     out = []
     if exif and len(EXIF_TAG) + len(exif) <= MAX_SEGMENT_PAYLOAD:
         out.append(exif_segment(exif))
     if icc_profile and icc_profile[16:20] == _ICC_SPACE.get(components) and len(icc_profile) <= 255 * ICC_CHUNK:
         out += icc_segments(icc_profile)
-    return out
+    return out + [_segment(marker, payload) for marker, payload in others]
 
 
 def insert_segments(data: bytes, new: list[bytes]) -> bytes:
@@ -165,13 +176,23 @@ def insert_segments(data: bytes, new: list[bytes]) -> bytes:
     return data[:at] + b"".join(new) + data[at:]
 
 
-def insert_metadata(data: bytes, icc_profile: bytes | None = None, exif: bytes | None = None) -> bytes:
-    """The JPEG with an ICC profile and/or an EXIF block added (see :func:`metadata_segments`)."""
-    return insert_segments(data, metadata_segments(icc_profile, exif, len(component_ids(data))))
+def insert_metadata(
+    data: bytes, icc_profile: bytes | None = None, exif: bytes | None = None,
+    others: Iterable[tuple[int, bytes]] = (),
+) -> bytes:
+    """The JPEG with an ICC profile, an EXIF block and `others` added (see :func:`metadata_segments`)."""
+    return insert_segments(data, metadata_segments(icc_profile, exif, len(component_ids(data)), others))
 
 
 __all__ = [
+    "APP1",
+    "APP13",
+    "COM",
     "ICC_CHUNK",
+    "MAX_SEGMENT_PAYLOAD",
+    "PHOTOSHOP_TAG",
+    "XMP_EXTENSION_TAG",
+    "XMP_TAG",
     "MarkerError",
     "component_ids",
     "exif_segment",

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import signal
 from dataclasses import dataclass, field
@@ -33,6 +34,20 @@ class BatchSummary:
     interrupted: int | None = None  # the signal that stopped the run
     not_done: int = 0  # images left unencoded by the interruption
     notices: list[str] = field(default_factory=list)  # what the run left out or skipped, and why
+
+    def as_json(self) -> dict:
+        """The summary as one JSON object (`batch --json`): counts, bytes, means per encoded image
+        (null when none was encoded), failures and notices."""
+        n = self.done
+        return {
+            "encoded": n, "skipped": self.skipped_existing, "failed": [{"path": p, "error": e} for p, e in self.failed],
+            "bytes_in": self.bytes_in, "bytes_out": self.bytes_out, "bytes_baseline": self.bytes_baseline,
+            "mean_predicted_shift": self.shift / n if n else None,
+            "mean_baseline_predicted_shift": self.shift_baseline / n if n else None,
+            "mean_predicted_gain_db": round(self.gain_db / n, 3) if n and math.isfinite(self.gain_db) else None,
+            "interrupted_by": signal.Signals(self.interrupted).name if self.interrupted is not None else None,
+            "not_done": self.not_done, "notices": list(self.notices),
+        }
 
     def lines(self) -> list[str]:
         out = [f"encoded {self.done} image(s), skipped {self.skipped_existing} already done, {len(self.failed)} failed"]

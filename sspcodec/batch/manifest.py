@@ -13,7 +13,9 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from sspnet.files.outputs import UnsafeWriteError, open_entry
+from sspnet.files.outputs import UnsafeWriteError
+
+from .entries import open_entry
 
 MANIFEST_NAME = ".sspcodec-manifest.jsonl"
 #: A manifest line longer than this is not one the batch wrote: skipped unread (a record is ~400 B).

@@ -361,9 +361,9 @@ def run_ray_batch(
     in_dir: str | os.PathLike, out_dir: str | os.PathLike, options: dict, *, model: str = "default",
     device: str = "cpu", backend: str | None = None, workers: int = 2, log: Path | None = None,
     overwrite: bool = False, method: str = "rd", strength: float = 1.0, address: str | None = None,
-    retries: int = DEFAULT_RETRIES,
+    retries: int = DEFAULT_RETRIES, progress: bool = True,
 ) -> BatchSummary:
-    """`sspcodec.batch_batch` with `workers` Ray actors as the encoders; IN and OUT may be
+    """`sspcodec.batch.run_batch` with `workers` Ray actors as the encoders; IN and OUT may be
     local paths or fsspec URLs. Same outputs, manifest and summary as the local batch with the
     same options. `address`: None starts a local Ray with the workers' CPUs; "auto" or
     "host:port" joins a cluster."""
@@ -392,7 +392,7 @@ def run_ray_batch(
     fs.makedirs(out_root, exist_ok=True)
     with ray_session(address, workers * setup[3]) as ray:
         run = FsspecRun(fs, out_root, key, overwrite)
-        return execute(run, jobs, RayPool(ray, workers, setup, None, retries), compress_options, log)
+        return execute(run, jobs, RayPool(ray, workers, setup, None, retries), compress_options, log, progress)
 
 
 __all__ = ["RAY_MISSING", "FsspecManifest", "FsspecRun", "RayPool", "SspcodecEncoder", "import_ray",

@@ -44,7 +44,9 @@ from sspcodec.batch.manifest import (
 from sspcodec.batch.workers import Pool, PoolFactory, local_pool, worker_setup
 from sspcodec.options import Budget
 from sspnet.files.images import list_images
-from sspnet.files.outputs import open_entry, remove_temp_files, same_file
+from sspnet.files.outputs import same_file
+
+from .entries import open_entry, remove_temp_files
 
 LOCK_NAME = ".sspcodec-batch.lock"
 SCRATCH_NAME = ".sspcodec-tmp"
@@ -158,7 +160,7 @@ def batch_key(
 def run_batch(
     in_dir: Path, out_dir: Path, options: dict, *, model: str = "default", device: str = "cpu",
     backend: str | None = None, workers: int = 1, log: Path | None = None, overwrite: bool = False,
-    method: str = "rd", strength: float = 1.0, make_pool: PoolFactory = local_pool,
+    method: str = "rd", strength: float = 1.0, make_pool: PoolFactory = local_pool, progress: bool = True,
 ) -> BatchSummary:
     """Encode every image under `in_dir` to `out_dir` (same tree, .jpg); returns the summary.
 
@@ -184,7 +186,7 @@ def run_batch(
         run.summary.notices += _unscanned(in_dir, out_dir, run.manifest)
         pool = make_pool(workers, worker_setup(model, device, backend, workers, method, strength), scratch)
         try:
-            return execute(run, jobs, pool, compress_options, log)
+            return execute(run, jobs, pool, compress_options, log, progress)
         finally:
             _clear_scratch(out_dir / SCRATCH_NAME)
 
@@ -211,13 +213,15 @@ def _unscanned(in_dir: Path, out_dir: Path, manifest: Manifest) -> list[str]:
             "output folder"]
 
 
-def execute(run: BatchRun, jobs: deque, pool: Pool, options: dict, log: Path | None) -> BatchSummary:
-    """Run the jobs through the pool with a progress bar and the --log file; the manifest is
-    closed whatever happens. Shared by every engine and store."""
+def execute(
+    run: BatchRun, jobs: deque, pool: Pool, options: dict, log: Path | None, progress: bool = True
+) -> BatchSummary:
+    """Run the jobs through the pool with a progress bar (unless not `progress`) and the --log
+    file; the manifest is closed whatever happens. Shared by every engine and store."""
     log_fd = open_entry(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, "--log") if log else None
     log_file = os.fdopen(log_fd, "a", encoding="utf-8") if log_fd is not None else None
     run.log_file = log_file
-    run.progress = tqdm(total=len(jobs), desc="sspcodec batch", unit="img")
+    run.progress = tqdm(total=len(jobs), desc="sspcodec batch", unit="img", disable=not progress)
     skipped = run.manifest.notice()
     if skipped:
         run.summary.notices.append(skipped)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 
@@ -19,9 +19,6 @@ from ..backends import Backend
 from ..options import CompressError
 from ..quant.rdprune import fit_quality
 from ..scoring import Scorer, ShiftScorer, shift_score
-
-if TYPE_CHECKING:
-    from .search import CandidateFamily
 
 
 class PlainJpeg(NamedTuple):
@@ -39,7 +36,7 @@ class Candidate:
     quality_map: np.ndarray = field(repr=False)  # per 8x8 luma block, libjpeg quality
     ssm: np.ndarray = field(repr=False)  # as scored (`Score.ssm`)
     psnr: float
-    family: CandidateFamily | None  # None: not from a family (the plain JPEG, or RD pruning's output)
+    family: Any  # the search's CandidateFamily; None: not from a family (the plain JPEG, RD pruning's output)
 
     @property
     def shift(self) -> float:

@@ -52,7 +52,7 @@ class CandidateFamily:
 
 
 # Mild boosts only: above about +4 the finer frame table makes every other block dearer and the
-# background collapses (measured: +5 lost 3-5 dB saliency-weighted PSNR, see README).
+# background collapses (measured: +5 lost 3-5 dB saliency-weighted PSNR; docs/BENCHMARKS.md).
 DEFAULT_FAMILIES: tuple[CandidateFamily, ...] = (
     CandidateFamily(1, 1.0),
     CandidateFamily(2, 0.7),

@@ -35,7 +35,7 @@ DEFAULT_DEADZONE = 0.15
 #: table would zero and keeps the survivors at full precision; "round" also rounds survivors
 #: onto the coarser grid. In one-table JPEG the survivors cost bits at the fine step either
 #: way, so rounding buys few bytes for much distortion: on 6 held-out OSIE images at equal
-#: bytes, "zero" gave +2 to +3 dB saliency-weighted PSNR where "round" gave +0.6 (see README).
+#: bytes, "zero" gave +2 to +3 dB saliency-weighted PSNR where "round" gave +0.6 (docs/METHOD.md).
 RequantMode = Literal["zero", "round"]
 DEFAULT_MODE: RequantMode = "zero"
 

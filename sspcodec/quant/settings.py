@@ -79,7 +79,7 @@ class PruneSettings:
     """The pruning's knobs besides the image, its map and the budget, validated once: the keyword
     arguments of :func:`prune_to_budget` (:meth:`options`). One place for their defaults, so the
     encoder's method (:class:`sspcodec.methods.search.RdPruning`) and the benchmark codec
-    (:class:`sspcodec.codecs.PrunedCodec`) cannot drift apart."""
+    (:class:`sspcodec.bench.encoders.PrunedCodec`) cannot drift apart."""
 
     strength: float = 1.0
     ratio: float = DEFAULT_STEP_RATIO

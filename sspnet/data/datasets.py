@@ -74,7 +74,7 @@ class _FlipMixin:
         """Make flips a function of (seed, epoch, index); call once per epoch before iterating."""
         self.epoch = int(epoch)
 
-    def _flip(self, index: int) -> bool:
+    def flips(self, index: int) -> bool:
         if not self.augment:
             return False
         if self.epoch is None:
@@ -133,7 +133,7 @@ class SaliencyDataset(_FlipMixin, Dataset):
         sm, _ = letterbox(get_saliency_map(item, self.cache_dir, self.sigma), self.size)
         fix = letterbox_fixations(item.fixations.xy, item.shape, box, self.size)
         valid = valid_mask(box, self.size)
-        if self._flip(index):
+        if self.flips(index):
             image, sm, fix, valid = _hflip(image), _hflip(sm), _hflip(fix), _hflip(valid)
         return {
             "image": _image_tensor(image),
@@ -190,7 +190,7 @@ class ShiftDataset(_FlipMixin, Dataset):
         sm_d, _ = letterbox(rec_d.load_saliency(self.sigma), self.size)
         ssm = maps.shift_map(sm_d, sm_r)
         valid = valid_mask(box, self.size)
-        if self._flip(index):
+        if self.flips(index):
             pristine, distorted = _hflip(pristine), _hflip(distorted)
             sm_r, sm_d, ssm, valid = _hflip(sm_r), _hflip(sm_d), _hflip(ssm), _hflip(valid)
         return {

@@ -1,6 +1,6 @@
 """Reader for free-viewing eye-tracking sets stored in the OSIE / EyeCrowd MATLAB format.
 
-Layout of a dataset folder (see ../shared/README.md)::
+Layout of a dataset folder (docs/DATA.md)::
 
     <root>/stimuli/*.jpg            the images shown to the observers
     <root>/eye/fixations.mat        `fixations`: N entries, one per image, each with

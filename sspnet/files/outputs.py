@@ -7,8 +7,8 @@ or through a symbolic link, FIFO, device, socket or folder even when asked
 atomically (a temporary file beside the target, then a hard link that fails if the name was
 taken meanwhile, or a rename when replacing), so an interrupted run never leaves a
 half-written or lost file. :class:`OutputPlan` applies it to a command's outputs together: all
-checked before any work, all written after it. Files written in place (logs, a manifest, a
-lock) are opened by :func:`open_entry`: no link followed, regular files only.
+checked before any work, all written after it. (The batch's files written in place -- log,
+manifest, lock -- follow the same rule in :mod:`sspcodec.batch.entries`.)
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ FILE_KINDS = {
 }
 
 
-def _umask() -> int:
+def current_umask() -> int:
     """Current umask without touching it (os.umask would race other threads)."""
     try:
         with open("/proc/self/status", encoding="ascii") as f:
@@ -63,7 +63,7 @@ def same_file(a: Path, b: Path) -> bool:
         return os.path.realpath(a) == os.path.realpath(b)
 
 
-def _kind(st: os.stat_result) -> str:
+def entry_kind(st: os.stat_result) -> str:
     """What a non-regular directory entry is, in words."""
     if stat.S_ISLNK(st.st_mode):
         return "a symbolic link"
@@ -89,34 +89,9 @@ def check_output_entry(path: str | os.PathLike) -> os.stat_result | None:
     if stat.S_ISDIR(st.st_mode):
         raise IsADirectoryError(f"cannot write {shown}: it is a directory")
     raise UnsafeWriteError(
-        f"cannot write {shown}: it is {_kind(st)}, not a regular file; outputs are never written through "
+        f"cannot write {shown}: it is {entry_kind(st)}, not a regular file; outputs are never written through "
         "links or onto special files, even with --overwrite (remove it or choose another path)"
     )
-
-
-def open_entry(path: str | os.PathLike, flags: int, what: str, perm: int = 0o644) -> int:
-    """A descriptor of *path* opened without following a final symbolic link, refused unless it
-    is a regular file (:class:`UnsafeWriteError` naming *what*). For the files a command opens
-    in place -- append-only logs, a manifest, a lock --, where the atomic writer's rename does not
-    apply: a link there must not redirect the write, and a FIFO must not block it."""
-    shown = repr(os.fspath(path))
-    extra = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
-    try:
-        fd = os.open(path, flags | extra, perm)
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise UnsafeWriteError(f"cannot open {what} {shown}: it is a symbolic link; links are never followed "
-                                   "for files written in place") from None
-        if exc.errno == errno.ENXIO:  # a FIFO opened for writing with no reader
-            raise UnsafeWriteError(f"cannot open {what} {shown}: it is a FIFO (named pipe), not a regular file") \
-                from None
-        raise
-    st = os.fstat(fd)
-    if not stat.S_ISREG(st.st_mode):
-        os.close(fd)
-        raise UnsafeWriteError(f"cannot open {what} {shown}: it is {_kind(st)}, not a regular file")
-    os.set_blocking(fd, True)
-    return fd
 
 
 def _check_target(path: str | os.PathLike, sources: Iterable[str | os.PathLike], overwrite: bool) -> Path:
@@ -143,7 +118,7 @@ def _stage(dest: Path, data: bytes | bytearray | memoryview) -> str:
     """The bytes in a hidden, fsync'ed temporary file beside *dest* (same file system, so the
     final link or rename is atomic), with the permissions *dest* will have. Removed on failure."""
     existing = check_output_entry(dest)  # a regular file or nothing: its mode never comes via a link
-    mode = existing.st_mode & 0o7777 if existing is not None else 0o666 & ~_umask()
+    mode = existing.st_mode & 0o7777 if existing is not None else 0o666 & ~current_umask()
     fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=TEMP_SUFFIX, dir=dest.parent)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -291,20 +266,6 @@ class OutputPlan:
         return [Path(p) for p in files]
 
 
-def remove_temp_files(folder: str | os.PathLike) -> int:
-    """Delete the atomic writer's leftover temporary files under *folder* (a writer killed with
-    SIGKILL cannot clean up); only names ending in :data:`TEMP_SUFFIX` are touched. Call it
-    only while no other writer uses *folder*. Returns how many were removed."""
-    removed = 0
-    for root, _dirs, names in os.walk(folder):
-        for n in names:
-            if n.startswith(".") and n.endswith(TEMP_SUFFIX):
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(os.path.join(root, n))
-                    removed += 1
-    return removed
-
-
 def _fsync_dir(folder: Path) -> None:
     """Persist the rename itself (POSIX); best effort elsewhere."""
     try:
@@ -326,8 +287,7 @@ __all__ = [
     "OutputPlan",
     "UnsafeWriteError",
     "check_output_entry",
-    "open_entry",
-    "remove_temp_files",
+    "entry_kind",
     "same_file",
     "write_bytes_atomic",
 ]

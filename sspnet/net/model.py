@@ -173,7 +173,7 @@ class SSPNet(nn.Module):
         if not tta or views == [SINGLE_PASS]:
             return self.decode(self.encode(x), which, x.shape[-2:], boxes)
         if SINGLE_PASS in views or self._reads_scene():
-            own, _, averaged = self._single_and_averaged(x, which)
+            own, _, averaged = self.single_and_averaged(x, which)
         else:  # no view is the single pass and nothing reads its features: skip that pass
             own, averaged = None, self._averaged(x, which)
         return self._output_stage(averaged, own, boxes)
@@ -182,7 +182,7 @@ class SSPNet(nn.Module):
         """The test-time views saliency on its own is averaged over (`test_time_views`)."""
         return test_time_views(self.config.saliency_scales, self.config.flip_saliency)
 
-    def _view_raw(self, x: torch.Tensor, which: str, scale: float, mirrored: bool) -> torch.Tensor:
+    def view_raw(self, x: torch.Tensor, which: str, scale: float, mirrored: bool) -> torch.Tensor:
         """The decoder's map of one view of `x`, brought back to x's size and orientation."""
         size = tuple(x.shape[-2:])
         if scale != 1.0:
@@ -195,7 +195,7 @@ class SSPNet(nn.Module):
             raw = raw.flip(-1)
         return raw if scale == 1.0 else F.interpolate(raw, size=size, mode="bilinear", align_corners=False)
 
-    def _single_and_averaged(self, x: torch.Tensor, which: str) -> tuple[Features, torch.Tensor, torch.Tensor]:
+    def single_and_averaged(self, x: torch.Tensor, which: str) -> tuple[Features, torch.Tensor, torch.Tensor]:
         """The images' features and decoder maps from one pass, and the decoder maps averaged over
         the test-time views. The single pass is a pass of its own, so its maps are bit for bit
         those of `decode` (a batch of another size may round differently, and an identical pair
@@ -207,7 +207,7 @@ class SSPNet(nn.Module):
     def _averaged(self, x: torch.Tensor, which: str, raw: torch.Tensor | None = None) -> torch.Tensor:
         """The decoder maps averaged over the test-time views; `raw`, the single pass's maps when
         already computed, stands in for the view it is."""
-        maps = [raw if v == SINGLE_PASS and raw is not None else self._view_raw(x, which, *v) for v in self.views()]
+        maps = [raw if v == SINGLE_PASS and raw is not None else self.view_raw(x, which, *v) for v in self.views()]
         return maps[0] if len(maps) == 1 else torch.stack(maps).mean(0)
 
     def tie_decoders(self) -> None:
@@ -270,7 +270,7 @@ class SSPNet(nn.Module):
         with self._autocast():
             others = [v for v in self.views() if v != SINGLE_PASS]
             if others:  # the codec's weights: saliency on its own
-                own, raw, averaged = self._single_and_averaged(x, "r")
+                own, raw, averaged = self.single_and_averaged(x, "r")
                 sm, view = (self._output_stage(r, own, boxes) for r in (raw, averaged))
                 return PristineCache(shapes[0], boxes[0], sm.float(), view.float(), 1 + len(others))
             sm = self.saliency(x, "r", boxes)

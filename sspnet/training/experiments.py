@@ -36,13 +36,13 @@ def read_saliency_items(roots: list[str | Path]) -> list[EyeTrackingImage]:
     return items
 
 
-def _key(item: EyeTrackingImage) -> str:
+def image_key(item: EyeTrackingImage) -> str:
     return f"{item.dataset}/{item.name}"
 
 
 def split_holdout(items: list[EyeTrackingImage], fraction: float, val_fraction: float, seed: int):
     """test = a fixed hash split by image; val = a second hash split of the rest (early stopping)."""
-    keys = [_key(i) for i in items]
+    keys = [image_key(i) for i in items]
     rest, test = holdout_split(keys, fraction=fraction, seed=seed)
     rest_keys = [keys[i] for i in rest]
     tr, va = holdout_split(rest_keys, fraction=val_fraction, seed=seed + 1)
@@ -96,7 +96,8 @@ def train_saliency(
         named = leave_one_dataset_out(items, val_fraction, cfg.seed)
         dirs, splits = [out / f"test-{name}" for name in named], list(named.values())
     elif folds:
-        splits = [(f.train, f.val, f.test) for f in kfold_by_scene([_key(i) for i in items], k=folds, seed=cfg.seed)]
+        keys = [image_key(i) for i in items]
+        splits = [(f.train, f.val, f.test) for f in kfold_by_scene(keys, k=folds, seed=cfg.seed)]
         dirs = [out / f"fold{k}" for k in range(len(splits))]
     else:
         splits, dirs = [split_holdout(items, holdout, val_fraction, cfg.seed)], [out]
@@ -104,7 +105,7 @@ def train_saliency(
     for k, ((tr, va, te), fold_dir) in enumerate(zip(splits, dirs)):
         fold_dir.mkdir(parents=True, exist_ok=True)
         subsets = (("train", tr), ("val", va), ("test", te))
-        _write_json(fold_dir / "split.json", {name: [_key(items[i]) for i in idx] for name, idx in subsets})
+        _write_json(fold_dir / "split.json", {name: [image_key(items[i]) for i in idx] for name, idx in subsets})
         torch.manual_seed(cfg.seed)  # the same initial weights in every process and every run
         model = build_model(model_config, pretrained_backbone=pretrained_backbone, backbone_weights=backbone_weights)
         train_set = SaliencyDataset([items[i] for i in tr], size=size)
@@ -149,7 +150,7 @@ def train_shift(
     return results
 
 
-def _read_split(split_file: str | Path, subset: str) -> dict[str, list[str]]:
+def read_split(split_file: str | Path, subset: str) -> dict[str, list[str]]:
     """A run's split.json; ValueError (not a traceback in the CLI) when missing or lacking `subset`."""
     path = Path(split_file)
     if not path.is_file():
@@ -164,7 +165,7 @@ def _split_indices(keys: list[str], split_file: str | Path | None, subset: str) 
     """(evaluation indices, training indices) from a run's split.json; everything when no file."""
     if split_file is None:
         return list(range(len(keys))), []
-    split = _read_split(split_file, subset)
+    split = read_split(split_file, subset)
     pos = {k: i for i, k in enumerate(keys)}
     missing = [k for k in split[subset] if k not in pos]
     if missing:
@@ -185,7 +186,7 @@ def eval_saliency(
     from sspnet.zoo import load_model
 
     items = read_saliency_items(roots)
-    test_idx, train_idx = _split_indices([_key(i) for i in items], split_file, subset)
+    test_idx, train_idx = _split_indices([image_key(i) for i in items], split_file, subset)
     baselines = {}
     if train_idx:
         maps = [get_saliency_map(items[i]) for i in tqdm(train_idx, desc="fitting baselines", leave=False)]
@@ -210,7 +211,7 @@ def eval_shift(
     scenes = read_shift_dataset(root)
     ids = [s.scene_id for s in scenes]
     if split_file is not None:
-        wanted = set(_read_split(split_file, subset)[subset])
+        wanted = set(read_split(split_file, subset)[subset])
         scenes = [s for s in scenes if s.scene_id in wanted]
         if len(scenes) != len(wanted):
             raise ValueError(f"{len(wanted) - len(scenes)} scenes of the split are not in {root}")

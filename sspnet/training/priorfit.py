@@ -51,11 +51,11 @@ class Collected:
                          [self.boxes[j] for j in idx], [self.names[j] for j in idx])
 
 
-def _shrink(x: torch.Tensor) -> torch.Tensor:
+def shrink(x: torch.Tensor) -> torch.Tensor:
     return F.avg_pool2d(x.float(), FIT_SCALE)
 
 
-def _shrink_box(b: Box) -> Box:
+def shrink_box(b: Box) -> Box:
     s = FIT_SCALE
     return Box(b.top // s, b.left // s, max(1, b.height // s), max(1, b.width // s))
 
@@ -74,11 +74,11 @@ def collect(model: SSPNet, dataset, batch_size: int = 8, progress: bool = True) 
             f = model.encode(torch.cat([x, x.flip(-1)]))
             sm = model.decoder_r(f, size).float()
         a, b = sm.split(x.shape[0])
-        raw.append(_shrink(a).cpu())
-        raw_flip.append(_shrink(b.flip(-1)).cpu())
+        raw.append(shrink(a).cpu())
+        raw_flip.append(shrink(b.flip(-1)).cpu())
         feats.append(f[2].float().mean((2, 3))[: x.shape[0]].cpu())
-        gt.append(_shrink(batch["saliency"]))
-        boxes += [_shrink_box(bx) for bx in boxes_from_masks(batch["valid"])]
+        gt.append(shrink(batch["saliency"]))
+        boxes += [shrink_box(bx) for bx in boxes_from_masks(batch["valid"])]
         names += [f"{d}/{n}" for d, n in zip(batch["dataset"], batch["name"])]
     return Collected(torch.cat(raw), torch.cat(raw_flip), torch.cat(feats), torch.cat(gt), boxes, names)
 

@@ -120,7 +120,7 @@ def _greyscale(batch: dict, mask: torch.Tensor) -> dict:
     return out
 
 
-def _colour_jitter(batch: dict, strength: float, g: torch.Generator) -> dict:
+def colour_jitter(batch: dict, strength: float, g: torch.Generator) -> dict:
     """Scale each sample's brightness, contrast (around its mean grey) and saturation (around its
     luma) by factors drawn from U(1 - strength, 1 + strength), clipped to [0, 1]; maps unchanged.
     A pristine/distorted pair gets the same factors, so the distortion between them is kept.
@@ -169,7 +169,7 @@ def distilled_target(human: torch.Tensor, x: torch.Tensor, boxes, valid: torch.T
     return mixed / mixed.amax(dim=(1, 2, 3), keepdim=True).clamp_min(1e-12)
 
 
-def _loss(model: SSPNet, batch: dict, mode: str, device: torch.device,
+def step_loss(model: SSPNet, batch: dict, mode: str, device: torch.device,
           teachers: Sequence[SSPNet] = (), share: float = 0.0) -> tuple[torch.Tensor, dict]:
     if mode == "saliency":
         x = batch["image"].to(device, non_blocking=True)
@@ -194,7 +194,7 @@ def validation_loss(model: SSPNet, loader: DataLoader, mode: str, device: torch.
     total, n = 0.0, 0
     for batch in loader:
         with autocast(device):
-            loss, _ = _loss(model, batch, mode, device)
+            loss, _ = step_loss(model, batch, mode, device)
         b = next(v for v in batch.values() if torch.is_tensor(v)).shape[0]
         total += float(loss) * b
         n += b
@@ -208,7 +208,7 @@ def _epoch_order(n: int, seed: int, epoch: int) -> list[int]:
 
 class _Step(nn.Module):
     """One batch's loss as a module's forward: DDP averages gradients only for work done inside
-    the forward of the module it wraps, and `_loss` calls `saliency` or `forward` as the mode needs."""
+    the forward of the module it wraps, and `step_loss` calls `saliency` or `forward` as the mode needs."""
 
     def __init__(self, model: SSPNet, mode: str, device: torch.device,
                  teachers: Sequence[SSPNet] = (), share: float = 0.0) -> None:
@@ -217,7 +217,7 @@ class _Step(nn.Module):
         self.teachers, self.share = list(teachers), share  # a plain list: not submodules, never trained or saved
 
     def forward(self, batch: dict) -> tuple[torch.Tensor, dict]:
-        return _loss(self.model, batch, self.mode, self.dev, self.teachers, self.share)
+        return step_loss(self.model, batch, self.mode, self.dev, self.teachers, self.share)
 
 
 def _write_json(path: Path, obj: object) -> None:
@@ -339,7 +339,7 @@ def fit(
                 if cfg.grey_prob > 0:
                     batch = _greyscale(batch, torch.rand(b, generator=g) < cfg.grey_prob)
                 if cfg.colour_jitter > 0:
-                    batch = _colour_jitter(batch, cfg.colour_jitter, g)
+                    batch = colour_jitter(batch, cfg.colour_jitter, g)
             with autocast(device):
                 loss, parts = step_fn(batch)
             opt.zero_grad(set_to_none=True)

@@ -1,5 +1,6 @@
 """Every JPEG codec the benchmarks compare, behind one small interface (as CompressAI's
-``utils/bench/codecs.py``): a name, encode at a quality, encode to at most N bytes, decode.
+``utils/bench/codecs.py``; named ``encoders`` so that it shadows no standard module): a name,
+encode at a quality, encode to at most N bytes, decode.
 
 Peers:
 
@@ -36,9 +37,9 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from .backends import get_backend
-from .quant.rdprune import fit_quality, plain_encoder, prune_to_budget
-from .quant.settings import PruneSettings
+from sspcodec.backends import get_backend
+from sspcodec.quant.rdprune import fit_quality, plain_encoder, prune_to_budget
+from sspcodec.quant.settings import PruneSettings
 
 #: rgb -> HxW priority map (where quality matters) for the codecs that reallocate bytes.
 PriorityFn = Callable[[np.ndarray], np.ndarray]
