@@ -10,6 +10,7 @@ import typer
 from sspnet.errors import OneLineUsageGroup, one_line_errors
 from sspnet.files.images import image_size
 from sspnet.files.outputs import OutputPlan
+from sspnet.version import add_version_option
 
 from .options import (
     Budget,
@@ -42,20 +43,7 @@ app = typer.Typer(
 )
 
 
-def _print_version(value: bool) -> None:
-    if value:
-        from importlib.metadata import version
-
-        typer.echo(f"sspcodec {version('sspcodec')} (torch {version('torch')}, Python {sys.version.split()[0]})")
-        raise typer.Exit()
-
-
-@app.callback()
-def _options(
-    show_version: bool = typer.Option(
-        False, "--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
-) -> None:
-    """Options before the command."""
+add_version_option(app, "sspcodec")
 
 
 def _budget(max_bytes: str | None, bpp: float | None, max_shift: float | None, quality: int | None) -> dict:
@@ -308,14 +296,19 @@ def batch(
 @app.command()
 def ssm(
     pristine: Path = typer.Argument(..., help="The original image."),
-    distorted: Path = typer.Argument(..., help="A distorted version of it (same size), e.g. a JPEG."),
-    out: Path = typer.Option(Path("ssm.png"), "-o", "--out", help="Heatmap overlay PNG of the saliency shift map."),
+    distorted: Path = typer.Argument(
+        ..., help="A distorted version of it (same size), e.g. a JPEG; - reads it from stdin (a pipe)."),
+    out: Path = typer.Option(
+        Path("ssm.png"), "-o", "--out", help="Heatmap overlay PNG of the saliency shift map; - writes it to stdout."),
     raw: Path | None = typer.Option(None, "--raw", help="Also write the raw map (.npy float32 or 16-bit .png)."),
     model: str = MODEL,
     device: str = DEVICE,
     overwrite: bool = OVERWRITE,
 ) -> None:
-    """Predict where attention moves because of the distortion (SSM = (SM_d - SM_r)+)."""
+    """Predict where attention moves because of the distortion (SSM = (SM_d - SM_r)+).
+
+    Pipes: `cjpeg -quality 20 in.ppm | sspcodec ssm in.png - -o - > ssm.png` (the summary then goes
+    to stderr)."""
     from sspnet import load_model
     from sspnet.files.images import load_image
     from sspnet.files.mapfiles import check_raw_map_suffix, encode_png, encode_raw_map
@@ -323,23 +316,36 @@ def ssm(
 
     with one_line_errors():
         check_engine(model, device)
-        (w1, h1), (w2, h2) = image_size(pristine), image_size(distorted)
+        piped_in, to_stdout = str(distorted) == "-", str(out) == "-"
+        if to_stdout and sys.stdout.isatty():
+            raise CompressError("refusing to write PNG bytes to a terminal: redirect stdout (> ssm.png) "
+                                "or give -o FILE")
+        second = typer.get_binary_stream("stdin").read() if piped_in else distorted
+        (w1, h1), (w2, h2) = image_size(pristine), image_size(second, name="<stdin>" if piped_in else None)
         if (w1, h1) != (w2, h2):
             raise CompressError(f"the images differ in size: {w1}x{h1} vs {w2}x{h2}")
-        plan = OutputPlan(sources=[pristine, distorted], overwrite=overwrite)
-        plan.add(out, "-o")
+        plan = OutputPlan(sources=[pristine] + ([] if piped_in else [distorted]), overwrite=overwrite)
+        if not to_stdout:
+            plan.add(out, "-o")
         if raw:
             check_raw_map_suffix(raw)
             plan.add(raw, "--raw")
-        a, b = load_image(pristine), load_image(distorted)
+        a, b = load_image(pristine), load_image(second, name="<stdin>" if piped_in else None)
         pred = load_model(model, device).predict_shift(a.pixels, b.pixels)
-        files = {out: encode_png(overlay(b.pixels, pred.ssm, vmax=max(float(pred.ssm.max()), 1e-6)))}
+        heatmap = encode_png(overlay(b.pixels, pred.ssm, vmax=max(float(pred.ssm.max()), 1e-6)))
+        files = {} if to_stdout else {out: heatmap}
         if raw:
             files[raw] = encode_raw_map(pred.ssm, raw)
         plan.commit(files)
+        if to_stdout:
+            stream = typer.get_binary_stream("stdout")
+            stream.write(heatmap)
+            stream.flush()
     _notices(a.notices + b.notices)
     peak = float(pred.ssm.max())
-    typer.echo(f"{out}: mean predicted shift {float(pred.ssm.mean()):.5f}, peak {peak:.3f} (SSM in 0..1)")
+    shown = "<stdout>" if to_stdout else out
+    typer.echo(f"{shown}: mean predicted shift {float(pred.ssm.mean()):.5f}, peak {peak:.3f} (SSM in 0..1)",
+               err=to_stdout)
 
 
 def main() -> None:

@@ -22,6 +22,7 @@ from .backends.markers import (
     APP1,
     APP13,
     COM,
+    EXIF_TAG,
     MAX_SEGMENT_PAYLOAD,
     PHOTOSHOP_TAG,
     XMP_EXTENSION_TAG,
@@ -122,6 +123,7 @@ def meta_from_header(mode: str | None, info: Mapping[str, Any], data: bytes | No
         exif=upright_exif(bytes(exif)) if exif else None,
         greyscale=mode in GREY_MODES,
     )
+    base = _carriable(base)
     if data is not None and data[:2] == b"\xff\xd8":
         with contextlib.suppress(MarkerError):  # a header Pillow read but we cannot walk: use its info
             return _jpeg_blocks(base, data)
@@ -140,7 +142,23 @@ def meta_from_header(mode: str | None, info: Mapping[str, Any], data: bytes | No
     if comment:
         cut = [bytes(comment[i : i + MAX_SEGMENT_PAYLOAD]) for i in range(0, len(comment), MAX_SEGMENT_PAYLOAD)]
         comments = tuple(cut)  # COM segments may repeat; a long comment continues in the next
-    return replace(base, xmp=packets, comments=comments, dropped=tuple(dropped))
+    return replace(base, xmp=packets, comments=comments, dropped=base.dropped + tuple(dropped))
+
+
+def _carriable(meta: ImageMeta) -> ImageMeta:
+    """`meta` without an ICC profile or EXIF block that the output JPEG cannot carry, each said
+    in `dropped`: a profile of another colour space than the RGB/grey pixels, an EXIF block
+    larger than one segment."""
+    icc, exif, said = meta.icc_profile, meta.exif, []
+    space = icc[16:20] if icc else None
+    if space is not None and space not in (b"RGB ", b"GRAY"):
+        icc = None
+        said.append(f"its ICC profile describes {space.decode('latin-1').strip()} colour, but the pixels were "
+                    "converted to RGB; the profile was not carried")
+    if exif is not None and len(EXIF_TAG) + len(exif) > MAX_SEGMENT_PAYLOAD:
+        said.append(f"its EXIF block ({len(exif):,} bytes) is larger than one JPEG segment holds; it was not carried")
+        exif = None
+    return replace(meta, icc_profile=icc, exif=exif, dropped=meta.dropped + tuple(said))
 
 
 def _jpeg_blocks(base: ImageMeta, data: bytes) -> ImageMeta:

@@ -8,6 +8,7 @@ from typing import NoReturn
 import typer
 
 from .errors import USAGE_ERRORS, OneLineUsageGroup, error_text, fail, one_line_errors
+from .version import add_version_option
 
 app = typer.Typer(
     cls=OneLineUsageGroup,
@@ -17,20 +18,7 @@ app = typer.Typer(
 )
 
 
-def _print_version(value: bool) -> None:
-    if value:
-        from importlib.metadata import version
-
-        typer.echo(f"sspnet {version('sspcodec')} (torch {version('torch')}, Python {sys.version.split()[0]})")
-        raise typer.Exit()
-
-
-@app.callback()
-def _options(
-    show_version: bool = typer.Option(
-        False, "--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
-) -> None:
-    """Options before the command."""
+add_version_option(app, "sspnet")
 
 
 def _fail(msg: str) -> NoReturn:

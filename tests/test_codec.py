@@ -340,7 +340,7 @@ def test_cli_compress_json_and_report(tmp_path, model_path):
     fig = json.loads(res.output)
     assert fig["bytes"] == out.stat().st_size
     assert {"bytes", "bpp", "predicted_shift", "predicted_gain_db", "baseline", "model_evaluations"} <= set(fig)
-    assert {"bytes", "bpp", "predicted_shift", "quality", "predicted_wpsnr"} <= set(fig["baseline"])
+    assert {"bytes", "bpp", "predicted_shift", "quality", "predicted_wpsnr_db"} <= set(fig["baseline"])
     assert Image.open(rep).size[0] > 600  # three panels side by side
 
 

@@ -363,7 +363,8 @@ def test_case12_unusable_devices_fail_before_the_model_loads(tmp_path, model_pat
 def test_case12_usage_errors_are_one_line(tmp_path, model_path, no_model_load):  # noqa: F811
     src = write_photo(tmp_path / "x.png")
     assert_one_line_error(compress_cli(str(src), "--quality", "abc"), 2, "--quality")
-    assert_one_line_error(compress_cli(), 2, "Missing argument")
+    assert_one_line_error(compress_cli(), 2, "<stdin>")  # no source: stdin, here empty
+    assert_one_line_error(runner.invoke(app, ["batch", str(tmp_path)]), 2, "Missing argument")
     assert_one_line_error(runner.invoke(app, ["compress", str(src), "--no-such-option"]), 2, "no-such-option")
 
 

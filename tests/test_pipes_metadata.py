@@ -235,3 +235,32 @@ def test_json_is_strict_and_names_each_quantity_once(encoder):
 def test_the_ray_extra_shows_in_help():
     res = runner.invoke(app, ["batch", "--help"], env={"COLUMNS": "200"})
     assert "sspcodec[ray]" in res.stdout
+
+
+def test_blocks_a_jpeg_cannot_carry_are_said_not_silently_lost(encoder, tmp_path):
+    cmyk_profile = bytearray(_srgb())
+    cmyk_profile[16:20] = b"CMYK"
+    Image.fromarray(_photo()).convert("CMYK").save(tmp_path / "cmyk.jpg", icc_profile=bytes(cmyk_profile))
+    with pytest.warns(UserWarning, match="ICC profile describes CMYK"):
+        r = encoder.compress(tmp_path / "cmyk.jpg")
+    assert "icc" not in r.metadata and "icc_profile" not in Image.open(io.BytesIO(r.data)).info
+    ex = Image.Exif()
+    ex[0x010E] = "x" * 70_000  # ImageDescription: an EXIF block no JPEG segment holds
+    Image.fromarray(_photo()).save(tmp_path / "big_exif.png", exif=ex.tobytes())
+    with pytest.warns(UserWarning, match="EXIF block"):
+        r = encoder.compress(tmp_path / "big_exif.png")
+    assert "exif" not in r.metadata and any("EXIF block (70," in n for n in r.notices)
+
+
+def test_ssm_reads_the_distorted_image_from_a_pipe_and_writes_the_heatmap_to_one(model_path, tmp_path):
+    src = tmp_path / "in.png"
+    Image.fromarray(_photo()).save(src)
+    buf = io.BytesIO()
+    Image.fromarray(_photo()).save(buf, "JPEG", quality=10)
+    common = ["--model", str(model_path), "--device", "cpu"]
+    (tmp_path / "q10.jpg").write_bytes(buf.getvalue())
+    res = runner.invoke(app, ["ssm", str(src), str(tmp_path / "q10.jpg"), "-o", str(tmp_path / "ssm.png"), *common])
+    assert res.exit_code == 0, res.output
+    piped = runner.invoke(app, ["ssm", str(src), "-", "-o", "-", *common], input=buf.getvalue())
+    assert piped.exit_code == 0, piped.stderr
+    assert piped.stdout_bytes == (tmp_path / "ssm.png").read_bytes() and "<stdout>: mean predicted" in piped.stderr

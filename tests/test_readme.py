@@ -19,3 +19,14 @@ def test_ci_runs_the_readme_commands_verbatim():
     assert body[:2] == commands
     # whatever follows only adds the tests the README command leaves out, so CI runs them all
     assert body[2:] == ['python -m pytest -q -m slow']
+
+
+def test_readme_fits_a_screen_or_two_and_names_no_local_folder():
+    """What a user reads first: at most 200 lines, and datasets named by their public source, not
+    by the development machine's folder (docs/DATA.md says where tests look for them)."""
+    text = (ROOT / "README.md").read_text()
+    assert len(text.splitlines()) <= 200
+    assert "../shared" not in text and "shared/" not in text
+    for link in re.findall(r"\]\(([^)#]+)", text):  # every relative link points at a file
+        if "://" not in link:
+            assert (ROOT / link).exists(), link
