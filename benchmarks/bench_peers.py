@@ -2,7 +2,7 @@
 
     python benchmarks/bench_peers.py [--limit 16] [--qualities 70 85] [--kodak 24]
         [--sweep] [--sweep-limit 8] [--sweep-step 5] [--strengths 0 0.5 1]
-        [--plots DIR] [--json FILE] [--no-sspcodec] [--no-butteraugli]
+        [--plots DIR] [--json FILE] [--no-sspcodec] [--no-butteraugli] [--geometry fhd|4k|none]
 
 Images
 - Held-out OSIE + EyeCrowd images (the hash split `sspnet train` uses: 20% by image, seed 0; never
@@ -22,7 +22,13 @@ centre Gaussian fitted on the training split's fixations (rd-centre), a map buil
 the observers (rd-human-A, held-out images only), and uniform weights (rd-uniform, the control:
 RD pruning without any saliency).
 
-Metrics: PSNR; human-weighted PSNR (wPSNR: per-pixel squared error weighted by the human map of
+Judges (sspcodec.bench.judges; `pip install "sspcodec[bench]"`): ColorVideoVDP JOD (global) and
+FovVideoVDP JOD in foveated mode with the eye on each of up to 6 fixations of the *other* half of the
+observers (mean and worst), at --geometry: fhd (24-inch FullHD at 0.6 m, ~38 px/degree; default)
+or 4k (30-inch 4K at 0.75 m, ~75), the image shown 1:1; none skips them (Kodak has no fixations:
+ColorVideoVDP only). The headline is the judges; the PSNRs below are diagnostics.
+
+Metrics also: PSNR; human-weighted PSNR (wPSNR: per-pixel squared error weighted by the human map of
 all observers); wPSNR-B (weighted by the map of the *other* half of the observers: the only fair
 score for rd-human-A, since the same fixations must not set both the weights and the score);
 SSIMULACRA2; butteraugli 3-norm (butteraugli_main; skipped with a note if absent). All decodes
@@ -57,7 +63,8 @@ from pathlib import Path
 
 from sspcodec.bench.budgets import codecs_for, evaluate, run_strengths, sweep_qualities
 from sspcodec.bench.encoders import Codec
-from sspcodec.bench.measures import BUTTERAUGLI, METRICS
+from sspcodec.bench.judges import Judges, missing
+from sspcodec.bench.measures import BUTTERAUGLI, JUDGED, METRICS
 from sspcodec.bench.paths import dataset_dirs, kodak_dir
 from sspcodec.bench.plots import plot_curves, plot_strengths
 from sspcodec.bench.tables import bd_tables, budget_tables, curve_gaps, strength_table
@@ -117,6 +124,8 @@ def main() -> None:
                          "every budget quality: wPSNR-B gain vs SSIMULACRA2 loss per driver")
     ap.add_argument("--no-sspcodec", action="store_true", help="leave out today's sspcodec (slowest codec)")
     ap.add_argument("--no-butteraugli", action="store_true")
+    ap.add_argument("--geometry", default="fhd", choices=["fhd", "4k", "none"],
+                    help="viewing geometry of the judges (ColorVideoVDP, foveated FovVideoVDP); none: skip them")
     ap.add_argument("--plots", type=Path, help="folder for the rate-quality PNGs")
     ap.add_argument("--json", type=Path, help="write every per-image figure here")
     args = ap.parse_args()
@@ -124,8 +133,11 @@ def main() -> None:
     from sspcodec import Encoder
 
     have_ba = not args.no_butteraugli and shutil.which(BUTTERAUGLI) is not None
-    metrics = [m for m in METRICS if m != "butteraugli" or have_ba]
+    why_no_judges = "--geometry none" if args.geometry == "none" else missing()
+    judges = None if why_no_judges else Judges(args.geometry)
+    metrics = [m for m in METRICS if (m != "butteraugli" or have_ba) and (judges is not None or m not in JUDGED)]
     print(f"machine: {platform.machine()}, {platform.processor() or 'cpu'}; model {args.model}")
+    print(f"judges: {f'skipped ({why_no_judges})' if judges is None else f'{args.geometry} ({judges.display}), 1:1'}")
     if not have_ba:
         print(f"note: butteraugli skipped ({BUTTERAUGLI} {'disabled' if args.no_butteraugli else 'not found'})")
     print("held-out images: Lanczos 1/2 size; human maps from the fixations scaled by the same factor "
@@ -146,17 +158,17 @@ def main() -> None:
     results = {}
     with tempfile.TemporaryDirectory(prefix="bench-peers-") as tmpdir:
         tmp = Path(tmpdir) if have_ba else None
-        budgets, _ = evaluate(spread(held, args.limit), make, args.qualities, (), tmp)
+        budgets, _ = evaluate(spread(held, args.limit), make, args.qualities, (), tmp, judges)
         few = spread(held, args.sweep_limit)
         qualities = sweep_qualities(args.sweep_step)
-        sweeps = (qualities, evaluate(few, make, (), qualities, tmp)[1] if args.sweep else [])
+        sweeps = (qualities, evaluate(few, make, (), qualities, tmp, judges)[1] if args.sweep else [])
         results["held_out"] = report("Held-out OSIE/EyeCrowd (half size)", budgets, sweeps, metrics, args.plots)
         if args.strengths:
             results["strengths"] = strength_report(few, encoder, centre, args, args.plots)
         kodak = kodak_images(args.kodak_dir, args.kodak) if args.kodak else []
         if kodak:
-            kb, _ = evaluate(kodak, make, [85], (), tmp)
-            kmetrics = [m for m in metrics if m not in ("wpsnr", "wpsnr_b")]
+            kb, _ = evaluate(kodak, make, [85], (), tmp, judges)
+            kmetrics = [m for m in metrics if m not in ("wpsnr", "wpsnr_b", "fvvdp_mean", "fvvdp_worst")]
             results["kodak"] = report("Kodak (PNG, no fixations)", kb, ((), []), kmetrics, None)
     print(f"\ntotal {time.perf_counter() - t_start:.0f} s")
     if args.json:

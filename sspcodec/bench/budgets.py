@@ -16,6 +16,7 @@ import numpy as np
 from PIL import Image
 
 from sspcodec.bench.encoders import PEERS, Codec, JpegliCodec, PrunedCodec, SspcodecCodec, fixed_priority, get_codec
+from sspcodec.bench.judges import Judges
 from sspcodec.bench.measures import Row, measure
 from sspcodec.bench.testsets import BenchImage
 from sspcodec.quant.settings import PruneSettings
@@ -42,7 +43,9 @@ def jpegli_budget(rgb: np.ndarray, quality: int) -> int:
     return len(JpegliCodec().encode(rgb, quality))
 
 
-def run_budget(image: BenchImage, codecs: Sequence[Codec], quality: int, tmp: Path | None) -> dict[str, Row]:
+def run_budget(
+    image: BenchImage, codecs: Sequence[Codec], quality: int, tmp: Path | None, judges: Judges | None = None
+) -> dict[str, Row]:
     """Every codec at the bytes of jpegli at *quality*: metrics, bytes/budget, seconds."""
     budget = jpegli_budget(image.rgb, quality)
     rows = {}
@@ -50,7 +53,8 @@ def run_budget(image: BenchImage, codecs: Sequence[Codec], quality: int, tmp: Pa
         t0 = time.perf_counter()
         data = codec.encode_to_bytes(image.rgb, budget).data
         seconds = time.perf_counter() - t0
-        rows[codec.name] = {**measure(image, data, codec, tmp), "ratio": len(data) / budget, "seconds": seconds}
+        rows[codec.name] = {**measure(image, data, codec, tmp, judges), "ratio": len(data) / budget,
+                            "seconds": seconds}
     return rows
 
 
@@ -59,14 +63,17 @@ def sweep_qualities(step: int) -> tuple[int, ...]:
     return tuple(sorted(set(range(30, 95, step)) | {95}))
 
 
-def run_sweep(image: BenchImage, codecs: Sequence[Codec], qualities: Sequence[int], tmp: Path | None) -> dict:
+def run_sweep(
+    image: BenchImage, codecs: Sequence[Codec], qualities: Sequence[int], tmp: Path | None,
+    judges: Judges | None = None,
+) -> dict:
     """Every codec at every quality: {codec: [row per quality]} (a failed point is None)."""
     out: dict[str, list[Row | None]] = {}
     for codec in codecs:
         out[codec.name] = []
         for q in qualities:
             try:
-                out[codec.name].append(measure(image, codec.encode(image.rgb, q), codec, tmp))
+                out[codec.name].append(measure(image, codec.encode(image.rgb, q), codec, tmp, judges))
             except ValueError as exc:  # e.g. a budget the search cannot meet
                 print(f"  {image.name} {codec.name} q{q}: skipped ({exc})")
                 out[codec.name].append(None)
@@ -93,7 +100,7 @@ def run_strengths(
 
 def evaluate(
     images: list[BenchImage], make_codecs: Callable[[BenchImage], list[Codec]], qualities: Sequence[int],
-    sweep: Sequence[int], tmp: Path | None,
+    sweep: Sequence[int], tmp: Path | None, judges: Judges | None = None,
 ) -> tuple[dict[int, list], list[dict]]:
     """Budget rows per quality and sweep curves per image, printing a progress line per image
     (*tmp*: a folder for butteraugli's PNGs, None to skip butteraugli)."""
@@ -106,9 +113,9 @@ def evaluate(
             Image.fromarray(image.rgb).save(image.ref_png)
         codecs = make_codecs(image)
         for q in qualities:
-            budgets[q].append(run_budget(image, codecs, q, tmp))
+            budgets[q].append(run_budget(image, codecs, q, tmp, judges))
         if sweep:
-            sweeps.append(run_sweep(image, codecs, sweep, tmp))
+            sweeps.append(run_sweep(image, codecs, sweep, tmp, judges))
         print(f"[{k + 1}/{len(images)}] {image.name} {image.rgb.shape[1]}x{image.rgb.shape[0]} "
               f"{time.perf_counter() - t0:.0f} s", flush=True)
     return budgets, sweeps

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from sspcodec.bench.encoders import PEERS
-from sspcodec.bench.measures import LABELS, LOWER_IS_BETTER, Row
+from sspcodec.bench.measures import JUDGED, LABELS, LOWER_IS_BETTER, Row
 
 #: The peers "Δ vs best peer" compares with: per image and metric, the better of these.
 BEST_PEERS = ("jpegli", "mozjpeg")
@@ -29,6 +29,11 @@ def best_peer(rows: list[dict[str, Row]], metric: str) -> np.ndarray:
     return np.nanmin(stack, 0) if metric in LOWER_IS_BETTER else np.nanmax(stack, 0)
 
 
+def _digits(metric: str) -> int:
+    """Decimals shown: JOD differences that matter are hundredths, so the judges get three."""
+    return 3 if metric in JUDGED else 2
+
+
 def budget_tables(rows: list[dict[str, Row]], metrics: Sequence[str]) -> str:
     """Markdown: absolute means per codec, then the mean difference to the better peer (wins in
     parentheses: images where the codec is better)."""
@@ -36,7 +41,7 @@ def budget_tables(rows: list[dict[str, Row]], metrics: Sequence[str]) -> str:
     head = "| codec | bytes/budget | " + " | ".join(LABELS[m] for m in metrics) + " | s/image |"
     lines = [head, "|" + "---|" * (len(metrics) + 3)]
     for c in codecs:
-        cells = [f"{np.nanmean(metric_values(rows, c, m)):.2f}" for m in metrics]
+        cells = [f"{np.nanmean(metric_values(rows, c, m)):.{_digits(m)}f}" for m in metrics]
         ratio, secs = np.mean(metric_values(rows, c, "ratio")), np.mean(metric_values(rows, c, "seconds"))
         lines.append(f"| {c} | {ratio:.4f} | " + " | ".join(cells) + f" | {secs:.2f} |")
     lines += ["", "| codec − best peer | " + " | ".join(LABELS[m] for m in metrics) + " |",
@@ -46,7 +51,7 @@ def budget_tables(rows: list[dict[str, Row]], metrics: Sequence[str]) -> str:
         for m in metrics:
             d = metric_values(rows, c, m) - best_peer(rows, m)
             wins = int(np.sum(d < 0 if m in LOWER_IS_BETTER else d > 0))
-            cells.append(f"{np.nanmean(d):+.2f} ({wins}/{len(d)})")
+            cells.append(f"{np.nanmean(d):+.{_digits(m)}f} ({wins}/{len(d)})")
         lines.append(f"| {c} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -27,6 +27,8 @@ class BenchImage:
     human_a: np.ndarray | None = None  # half A: drives rd-human-A
     human_b: np.ndarray | None = None  # half B: scores everything as wPSNR-B
     ref_png: Path | None = field(default=None, repr=False)  # for butteraugli
+    # half B's fixations (x, y), in pixels: where the foveated judge puts the eye
+    fixations_b: np.ndarray | None = field(default=None, repr=False)
 
 
 def half_size(rgb: np.ndarray) -> np.ndarray:
@@ -72,7 +74,7 @@ def held_out_images(roots: Sequence[Path], limit: int, part: str = "test") -> tu
         a, b = observer_halves(item.fixations.observer)
         out.append(BenchImage(
             f"{item.dataset}/{item.stem}", rgb, saliency_map(xy, rgb.shape[:2]),
-            saliency_map(xy[a], rgb.shape[:2]), saliency_map(xy[b], rgb.shape[:2]),
+            saliency_map(xy[a], rgb.shape[:2]), saliency_map(xy[b], rgb.shape[:2]), fixations_b=xy[b],
         ))
     small = []  # training maps at 1/8 size: the centre bias lives in normalised coordinates
     for i in train:
