@@ -3,6 +3,7 @@
     python benchmarks/bench_peers.py [--limit 16] [--qualities 70 85] [--kodak 24]
         [--sweep] [--sweep-limit 8] [--sweep-step 5] [--strengths 0 0.5 1]
         [--plots DIR] [--json FILE] [--no-sspcodec] [--no-butteraugli] [--geometry fhd|4k|none]
+        [--sspcodec-strength S]
 
 Images
 - Held-out OSIE + EyeCrowd images (the hash split `sspnet train` uses: 20% by image, seed 0; never
@@ -123,6 +124,8 @@ def main() -> None:
                     help="also rd-pruning at these strengths (e.g. 0 0.25 0.5 0.75 1) on the sweep images at "
                          "every budget quality: wPSNR-B gain vs SSIMULACRA2 loss per driver")
     ap.add_argument("--no-sspcodec", action="store_true", help="leave out today's sspcodec (slowest codec)")
+    ap.add_argument("--sspcodec-strength", type=float, default=1.0,
+                    help="the strength of the sspcodec codec (default 1.0, what `sspcodec compress` does)")
     ap.add_argument("--no-butteraugli", action="store_true")
     ap.add_argument("--geometry", default="fhd", choices=["fhd", "4k", "none"],
                     help="viewing geometry of the judges (ColorVideoVDP, foveated FovVideoVDP); none: skip them")
@@ -143,7 +146,9 @@ def main() -> None:
     print("held-out images: Lanczos 1/2 size; human maps from the fixations scaled by the same factor "
           "(eq. 1 at the half size, sigma = 45/1920 of its width)")
     t_start = time.perf_counter()
-    encoder = Encoder(args.model, device="cpu")  # the default settings: what `sspcodec compress` does
+    # the default settings (what `sspcodec compress` does) unless --sspcodec-strength says otherwise
+    encoder = Encoder(args.model, device="cpu", strength=args.sspcodec_strength)
+    print(f"sspcodec strength {args.sspcodec_strength:g}")
     n_held = max(args.limit, args.sweep_limit if args.sweep or args.strengths else 0)
     held, centre = held_out_images(args.data, n_held) if n_held else ([], None)
     if centre is None:

@@ -7,7 +7,10 @@ here, one job per module:
 - :mod:`.encoders`: every JPEG codec compared, behind one interface (peers and ours);
 - :mod:`.paths`: where the shared data lives (found when asked, never at import);
 - :mod:`.testsets`: held-out OSIE/EyeCrowd images at half size with human maps, Kodak;
-- :mod:`.measures`: the quality figures of one encoding (PSNR, wPSNR, SSIMULACRA2, butteraugli);
+- :mod:`.judges`: calibrated models of human vision (ColorVideoVDP, foveated FovVideoVDP) at a
+  viewing geometry;
+- :mod:`.measures`: the quality figures of one encoding (the judges, SSIMULACRA2, butteraugli,
+  PSNR and the fixation-weighted PSNRs as diagnostics);
 - :mod:`.budgets`: every codec at equal bytes: the line-up, budget, sweep and strength runs;
 - :mod:`.tables`, :mod:`.plots`: the codec benchmarks' markdown tables and PNGs;
 - :mod:`.timing`, :mod:`.models`: timing and random-weight models for the cost benchmarks;
