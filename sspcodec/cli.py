@@ -69,6 +69,19 @@ def _notices(texts: list[str] | tuple[str, ...]) -> None:
         typer.echo(f"notice: {text}", err=True)
 
 
+def _refuse_terminal(kind: str, example: str) -> None:
+    """Binary output never goes to a terminal (`-o -` with stdout not redirected)."""
+    if sys.stdout.isatty():
+        raise CompressError(f"refusing to write {kind} bytes to a terminal: redirect stdout (> {example}) "
+                            "or give -o FILE")
+
+
+def _write_stdout(data: bytes) -> None:
+    stream = typer.get_binary_stream("stdout")
+    stream.write(data)
+    stream.flush()
+
+
 MAX_BYTES = typer.Option(None, "--max-bytes", help="Byte budget, e.g. 150KB, 1.2MB, 200KiB or 120000.")
 BPP = typer.Option(None, "--bpp", help="Budget in bits per pixel, e.g. 1.0.")
 MAX_SHIFT = typer.Option(
@@ -158,9 +171,8 @@ def compress(
         if piped_in and sys.stdin.isatty():
             raise CompressError("give an input image, or pipe one in: cat in.png | sspcodec compress - -o -")
         to_stdout = str(out) == "-" or (out is None and piped_in)
-        if to_stdout and sys.stdout.isatty():
-            raise CompressError("refusing to write JPEG bytes to a terminal: redirect stdout (> out.jpg) "
-                                "or give -o FILE")
+        if to_stdout:
+            _refuse_terminal("JPEG", "out.jpg")
         data = typer.get_binary_stream("stdin").read() if piped_in else src
         # the one open of the file (or the bytes piped in), before the model loads
         source = read_source(data, name="<stdin>" if piped_in else None, **reading)
@@ -182,9 +194,7 @@ def compress(
             files[report] = report_png(source.rgb, result)
         plan.commit(files)
         if to_stdout:
-            stream = typer.get_binary_stream("stdout")
-            stream.write(result.data)
-            stream.flush()
+            _write_stdout(result.data)
     shown = "<stdout>" if to_stdout else str(out)
     if not quiet:
         _notices(list(result.notices) + ([name_notice] if name_notice else []))
@@ -317,9 +327,8 @@ def ssm(
     with one_line_errors():
         check_engine(model, device)
         piped_in, to_stdout = str(distorted) == "-", str(out) == "-"
-        if to_stdout and sys.stdout.isatty():
-            raise CompressError("refusing to write PNG bytes to a terminal: redirect stdout (> ssm.png) "
-                                "or give -o FILE")
+        if to_stdout:
+            _refuse_terminal("PNG", "ssm.png")
         second = typer.get_binary_stream("stdin").read() if piped_in else distorted
         (w1, h1), (w2, h2) = image_size(pristine), image_size(second, name="<stdin>" if piped_in else None)
         if (w1, h1) != (w2, h2):
@@ -338,9 +347,7 @@ def ssm(
             files[raw] = encode_raw_map(pred.ssm, raw)
         plan.commit(files)
         if to_stdout:
-            stream = typer.get_binary_stream("stdout")
-            stream.write(heatmap)
-            stream.flush()
+            _write_stdout(heatmap)
     _notices(a.notices + b.notices)
     peak = float(pred.ssm.max())
     shown = "<stdout>" if to_stdout else out

@@ -171,8 +171,7 @@ def _private_uses(path: Path) -> list[str]:
             for a in node.names:
                 if a.name.startswith("_") and not a.name.startswith("__"):
                     found.append(f"{path.name}:{node.lineno} from {node.module} import {a.name}")
-                full = f"{node.module}.{a.name}"
-                if importlib.util.find_spec(full.split(".")[0]) and _is_module(full):
+                if _is_module(f"{node.module}.{a.name}"):
                     modules.add(a.asname or a.name)
         elif isinstance(node, ast.Import):
             for a in node.names:

@@ -9,6 +9,7 @@ pruned one is worse where people are predicted to look.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -50,8 +51,9 @@ class RdPruning:
     guard_output: bool = True
     name: str = field(default="rd", init=False)
 
-    @property
+    @cached_property
     def backend(self) -> Backend:
+        """The base encoder, made once."""
         return get_backend(self.base)
 
     def plain(self, pixels: np.ndarray, quality: int, progressive: bool = True) -> bytes:
