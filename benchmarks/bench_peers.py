@@ -3,7 +3,7 @@
     python benchmarks/bench_peers.py [--limit 16] [--qualities 70 85] [--kodak 24]
         [--sweep] [--sweep-limit 8] [--sweep-step 5] [--strengths 0 0.5 1]
         [--plots DIR] [--json FILE] [--no-sspcodec] [--no-butteraugli] [--geometry fhd|4k|none]
-        [--sspcodec-strength S]
+        [--sspcodec-strength S [S ...]] [--part test|val] [--only CODEC ...]
 
 Images
 - Held-out OSIE + EyeCrowd images (the hash split `sspnet train` uses: 20% by image, seed 0; never
@@ -63,13 +63,21 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from sspcodec.bench.budgets import codecs_for, evaluate, run_strengths, sweep_qualities
-from sspcodec.bench.encoders import Codec
+from sspcodec.bench.encoders import Codec, SspcodecCodec
 from sspcodec.bench.judges import Judges, missing
 from sspcodec.bench.measures import BUTTERAUGLI, JUDGED, METRICS
 from sspcodec.bench.paths import dataset_dirs, kodak_dir
 from sspcodec.bench.plots import plot_curves, plot_strengths
 from sspcodec.bench.tables import bd_tables, budget_tables, curve_gaps, strength_table
 from sspcodec.bench.testsets import BenchImage, held_out_images, kodak_images, spread
+from sspcodec.options import DEFAULT_STRENGTH
+
+
+def only(codecs: list[Codec], names: Sequence[str] | None) -> list[Codec]:
+    """The codecs named in *names* (all when None); "sspcodec" also keeps every sspcodec-sS."""
+    if not names:
+        return codecs
+    return [c for c in codecs if c.name in names or ("sspcodec" in names and c.name.startswith("sspcodec-s"))]
 
 
 def report(
@@ -124,8 +132,13 @@ def main() -> None:
                     help="also rd-pruning at these strengths (e.g. 0 0.25 0.5 0.75 1) on the sweep images at "
                          "every budget quality: wPSNR-B gain vs SSIMULACRA2 loss per driver")
     ap.add_argument("--no-sspcodec", action="store_true", help="leave out today's sspcodec (slowest codec)")
-    ap.add_argument("--sspcodec-strength", type=float, default=1.0,
-                    help="the strength of the sspcodec codec (default 1.0, what `sspcodec compress` does)")
+    ap.add_argument("--sspcodec-strength", type=float, nargs="+", default=[DEFAULT_STRENGTH],
+                    help="the strength of the sspcodec codec (default: what `sspcodec compress` does); several: "
+                         "one codec per strength, named sspcodec-sS")
+    ap.add_argument("--part", default="test", choices=["test", "val"],
+                    help="held-out images: test (the benchmark's) or val (for choosing settings)")
+    ap.add_argument("--only", nargs="+", metavar="CODEC",
+                    help="only these codecs (e.g. jpegli mozjpeg sspcodec; sspcodec covers every strength)")
     ap.add_argument("--no-butteraugli", action="store_true")
     ap.add_argument("--geometry", default="fhd", choices=["fhd", "4k", "none"],
                     help="viewing geometry of the judges (ColorVideoVDP, foveated FovVideoVDP); none: skip them")
@@ -147,10 +160,12 @@ def main() -> None:
           "(eq. 1 at the half size, sigma = 45/1920 of its width)")
     t_start = time.perf_counter()
     # the default settings (what `sspcodec compress` does) unless --sspcodec-strength says otherwise
-    encoder = Encoder(args.model, device="cpu", strength=args.sspcodec_strength)
-    print(f"sspcodec strength {args.sspcodec_strength:g}")
+    encoder = Encoder(args.model, device="cpu", strength=args.sspcodec_strength[0])
+    strengths = args.sspcodec_strength
+    extra = {f"sspcodec-s{s:g}": Encoder(encoder.model, strength=s) for s in strengths} if len(strengths) > 1 else {}
+    print(f"sspcodec strength {', '.join(f'{s:g}' for s in strengths)}; held-out part: {args.part}")
     n_held = max(args.limit, args.sweep_limit if args.sweep or args.strengths else 0)
-    held, centre = held_out_images(args.data, n_held) if n_held else ([], None)
+    held, centre = held_out_images(args.data, n_held, args.part) if n_held else ([], None)
     if centre is None:
         from sspnet.baselines import CenterBias
 
@@ -158,7 +173,11 @@ def main() -> None:
     print(f"centre Gaussian (fitted on the training split): mean {centre.mean}, sigma {centre.sigma}")
 
     def make(image: BenchImage) -> list[Codec]:
-        return codecs_for(image, encoder, centre, encoder.model.predict_saliency(image.rgb), not args.no_sspcodec)
+        codecs = codecs_for(image, encoder, centre, encoder.model.predict_saliency(image.rgb),
+                            not args.no_sspcodec and not extra)
+        if not args.no_sspcodec:
+            codecs += [SspcodecCodec(enc, name) for name, enc in extra.items()]
+        return only(codecs, args.only)
 
     results = {}
     with tempfile.TemporaryDirectory(prefix="bench-peers-") as tmpdir:

@@ -34,6 +34,7 @@ from .budget import budget_bytes, fewest_bytes
 from .methods import DEFAULT_FAMILIES, METHOD_BACKENDS, CandidateFamily, Method, PlainJpeg, make_method
 from .options import (
     DEFAULT_METHOD,
+    DEFAULT_STRENGTH,
     Budget,
     CompressError,
     check_keep,
@@ -67,8 +68,10 @@ class Encoder:
     :class:`~sspcodec.methods.Method`) makes the encoding. Search options: `families`,
     `refine_steps`, `max_psnr_drop` (dB: a candidate whose PSNR falls more than this below the
     plain JPEG's is not chosen), `keep_dc` (False reproduces the search outputs of the encoder
-    before the DC fix). rd option: `guard` (return the plain JPEG when the pruned one is worse
-    where people are predicted to look: its saliency-weighted PSNR is lower).
+    before the DC fix). rd option: `guard` (where the output's predicted SSM rises above the
+    plain JPEG's, give those blocks their quality back and refit the budget; return the plain
+    JPEG when that fails, or when the pruned output is worse where people are predicted to look:
+    its saliency-weighted PSNR is lower; `CompressResult.guard` says what it did).
     """
 
     def __init__(
@@ -84,7 +87,7 @@ class Encoder:
         allocation: Allocation | None = None,
         keep_dc: bool = True,
         method: str = DEFAULT_METHOD,
-        strength: float = 1.0,
+        strength: float = DEFAULT_STRENGTH,
         guard: bool = True,
     ):
         name = check_method(method)
@@ -203,7 +206,7 @@ def compress(
     device: str = "auto",
     backend: str | None = None,
     method: str = DEFAULT_METHOD,
-    strength: float = 1.0,
+    strength: float = DEFAULT_STRENGTH,
     **options,
 ) -> CompressResult:
     """One-call API; the model stays loaded for later calls with the same model, device,

@@ -13,6 +13,7 @@ from sspnet.files.outputs import OutputPlan
 from sspnet.version import add_version_option
 
 from .options import (
+    DEFAULT_STRENGTH,
     Budget,
     CompressError,
     check_engine,
@@ -94,7 +95,7 @@ METHOD = typer.Option(
     "rd", "--method",
     help="rd: saliency-weighted RD pruning of a finer jpegli JPEG (default); search: the older quality-map search.")
 STRENGTH = typer.Option(
-    1.0, "--strength",
+    DEFAULT_STRENGTH, "--strength",
     help="How far bytes move towards where people look: 0 = the plain JPEG at the budget; up to 0.5 detail is "
          "kept less and less away from where people look; above 0.5 where they look gets finer still; 1 = full.")
 MODEL = typer.Option("default", "--model", help="SSPNet zoo name or checkpoint file (.safetensors).")
@@ -158,6 +159,7 @@ def compress(
 
     from .api import ContentChangeWarning, Encoder
     from .options import check_method, check_strength
+    from .result import guard_words
     from .source import read_source
 
     with one_line_errors():
@@ -213,6 +215,8 @@ def compress(
             f"{result.model_evaluations} model evaluations, {result.seconds:.2f} s",
             err=to_stdout,
         )
+        if result.guard.acted:
+            typer.echo(f"guard: {guard_words(result.guard)}", err=to_stdout)
         if report:
             typer.echo(f"report: {report}", err=to_stdout)
 

@@ -149,6 +149,8 @@ def check_max_pixels(value: Any) -> int | None:
 #: The encoding methods (:data:`sspcodec.methods.METHODS` holds one strategy per name).
 METHOD_NAMES = ("rd", "search")
 DEFAULT_METHOD = "rd"
+#: How far the default moves bytes towards where people look (:func:`check_strength`).
+DEFAULT_STRENGTH = 1.0
 
 
 def check_method(method: Any) -> str:
@@ -344,6 +346,7 @@ def check_writable_file(path: str | os.PathLike, option: str) -> Path:
 __all__ = [
     "DEFAULT_METHOD",
     "DEFAULT_QUALITY",
+    "DEFAULT_STRENGTH",
     "JPEG_MAX_DIMENSION",
     "KEEP_NAMES",
     "MAX_BYTES_LIMIT",

@@ -14,6 +14,7 @@ import numpy as np
 from sspnet.preprocess import Box, unletterbox
 
 from .backends.markers import insert_metadata
+from .methods.base import GuardNote
 
 if TYPE_CHECKING:
     from .metadata import ImageMeta
@@ -68,6 +69,9 @@ class CompressResult:
     notices: tuple[str, ...] = ()
     # the metadata blocks carried into the output (icc, exif, xmp, iptc, comment)
     metadata: tuple[str, ...] = ()
+    # what the method's guard did (rd: rounds of quality given back where the output's predicted
+    # SSM rose above the plain JPEG's; why the plain JPEG was written instead, if it was)
+    guard: GuardNote = field(default_factory=GuardNote)
 
     @cached_property
     def saliency(self) -> np.ndarray:
@@ -114,12 +118,22 @@ class CompressResult:
             "baseline": baseline, "shift_reduction": round(self.shift_reduction, 4),
             "model_evaluations": self.model_evaluations, "seconds": round(self.seconds, 3),
             "metadata": list(self.metadata), "notices": list(self.notices),
+            "guard": {"acted": self.guard.acted, "rounds": self.guard.rounds, "fallback": self.guard.fallback or None},
         })
 
     def save(self, path: str | os.PathLike) -> Path:
         from sspnet.files.outputs import write_bytes_atomic
 
         return write_bytes_atomic(path, self.data)
+
+
+def guard_words(note: GuardNote) -> str:
+    """What the guard did, in words (the CLI's ``guard:`` line)."""
+    gave = (f"gave quality back where the output's predicted SSM rose above the plain JPEG's "
+            f"({note.rounds} round{'s' if note.rounds != 1 else ''})") if note.rounds else ""
+    if not note.fallback:
+        return gave
+    return f"{gave}; then wrote the plain JPEG: {note.fallback}" if gave else f"wrote the plain JPEG: {note.fallback}"
 
 
 def _json_db(x: float | None) -> float | None:
@@ -158,8 +172,8 @@ def build_result(
         quality_map=best.quality_map, baseline=baseline, target=target,
         model_evaluations=scorer.evaluations, seconds=seconds, saliency_lowres=scorer.saliency,
         ssm_lowres=best.ssm, baseline_ssm_lowres=plain.ssm, block_weights=found.block_weights, notices=notices,
-        metadata=tuple(meta.names()),
+        metadata=tuple(meta.names()), guard=found.guard,
     )
 
 
-__all__ = ["CompressResult", "Figures", "build_result", "to_image_size"]
+__all__ = ["CompressResult", "Figures", "build_result", "guard_words", "to_image_size"]

@@ -30,3 +30,23 @@ def test_curve_gap_holds_the_other_curve_flat_beyond_its_last_point():
     curves = [{"model": {0: _point(0, 0), 1: _point(5.0, 1.0)}, "centre": {0: _point(0, 0), 1: _point(2.0, 0.3)}}]
     row = curve_gaps(curves, [0, 1]).splitlines()[2].split("|")[1:-1]
     assert [float(x) for x in row] == pytest.approx([1.0, 5.0, 1.0, 0.3, 0.7])
+
+
+def _curve(scale: float) -> list[dict]:
+    """Rate-quality points where the codec needs `scale` times jpegli's bytes for each score."""
+    return [{"bpp": scale * b / 1e4, "ssim2": s} for b, s in ((1000, 50.0), (1500, 60.0), (2200, 68.0), (3200, 75.0))]
+
+
+def test_bd_rate_vs_the_better_peer_takes_the_harder_peer_per_image():
+    pytest.importorskip("bjontegaard")
+    from sspcodec.bench.tables import bd_tables, bd_vs_best_peer
+
+    sweeps = [  # image 1: mozjpeg is the harder peer; image 2: jpegli is
+        {"jpegli": _curve(1.0), "mozjpeg": _curve(0.9), "turbo": _curve(1.2), "x": _curve(0.95)},
+        {"jpegli": _curve(1.0), "mozjpeg": _curve(1.1), "turbo": _curve(1.2), "x": _curve(1.05)},
+    ]
+    v = bd_vs_best_peer(sweeps, "x", "ssim2")
+    assert v == pytest.approx([100 * (0.95 / 0.9 - 1), 5.0], abs=0.3)
+    table = bd_tables([{k: s[k] for k in ("jpegli", "mozjpeg", "x")} for s in sweeps], ["ssim2"])
+    assert "BD-rate vs turbo" not in table  # a peer left out of the sweep has no table
+    assert "better of jpegli and mozjpeg" in table and "(0 wins)" in table

@@ -127,6 +127,7 @@ def test_strength_zero_is_the_plain_base_file(encoder):
 
 def test_predicted_wpsnr_weights_the_error_by_the_predicted_saliency():
     encoder = Encoder("default", device="cpu")  # the shipped model: a saliency map with a shape
+    encoder.strategy.shift_guard = False  # the pruned output itself, not the guard's choice
     rgb = np.asarray(Image.open(ASTRONAUT).convert("RGB"))[:200, :300].copy()
     r = encoder.compress(rgb)
     sm = r.saliency  # SM_r at the image's size (the figure weights by its low-resolution cells)
@@ -143,6 +144,8 @@ def test_rd_never_returns_an_output_worse_where_people_are_predicted_to_look():
     """Driven by the opposite of the model's saliency, pruning would keep detail where nobody is
     predicted to look: the guard returns the plain JPEG instead."""
     encoder = Encoder("default", device="cpu")
+    encoder.strategy.shift_guard = False  # the PSNR guard alone
+    encoder.strategy.shift_guard = False  # the pruned output itself, not the guard's choice
     rgb = np.asarray(Image.open(ASTRONAUT).convert("RGB"))[:200, :300].copy()
     sal = encoder.compress(rgb).saliency
     r = encoder.compress(rgb, priority=sal.max() - sal)
@@ -341,6 +344,7 @@ def test_cli_compress_json_and_report(tmp_path, model_path):
     assert fig["bytes"] == out.stat().st_size
     assert {"bytes", "bpp", "predicted_shift", "predicted_gain_db", "baseline", "model_evaluations"} <= set(fig)
     assert {"bytes", "bpp", "predicted_shift", "quality", "predicted_wpsnr_db"} <= set(fig["baseline"])
+    assert set(fig["guard"]) == {"acted", "rounds", "fallback"}
     assert Image.open(rep).size[0] > 600  # three panels side by side
 
 

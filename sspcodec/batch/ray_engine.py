@@ -54,6 +54,7 @@ from sspcodec.batch import (
     run_batch,
     worker_setup,
 )
+from sspcodec.options import DEFAULT_STRENGTH
 from sspnet.errors import error_text
 from sspnet.files.images import IMAGE_SUFFIXES
 
@@ -360,7 +361,7 @@ def ray_session(address: str | None, num_cpus: int) -> Iterator[Any]:
 def run_ray_batch(
     in_dir: str | os.PathLike, out_dir: str | os.PathLike, options: dict, *, model: str = "default",
     device: str = "cpu", backend: str | None = None, workers: int = 2, log: Path | None = None,
-    overwrite: bool = False, method: str = "rd", strength: float = 1.0, address: str | None = None,
+    overwrite: bool = False, method: str = "rd", strength: float = DEFAULT_STRENGTH, address: str | None = None,
     retries: int = DEFAULT_RETRIES, progress: bool = True,
 ) -> BatchSummary:
     """`sspcodec.batch.run_batch` with `workers` Ray actors as the encoders; IN and OUT may be

@@ -42,7 +42,7 @@ from sspcodec.batch.manifest import (
     model_identity,
 )
 from sspcodec.batch.workers import Pool, PoolFactory, local_pool, worker_setup
-from sspcodec.options import Budget
+from sspcodec.options import DEFAULT_STRENGTH, Budget
 from sspnet.files.images import list_images
 from sspnet.files.outputs import same_file
 
@@ -160,7 +160,7 @@ def batch_key(
 def run_batch(
     in_dir: Path, out_dir: Path, options: dict, *, model: str = "default", device: str = "cpu",
     backend: str | None = None, workers: int = 1, log: Path | None = None, overwrite: bool = False,
-    method: str = "rd", strength: float = 1.0, make_pool: PoolFactory = local_pool, progress: bool = True,
+    method: str = "rd", strength: float = DEFAULT_STRENGTH, make_pool: PoolFactory = local_pool, progress: bool = True,
 ) -> BatchSummary:
     """Encode every image under `in_dir` to `out_dir` (same tree, .jpg); returns the summary.
 

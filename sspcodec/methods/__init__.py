@@ -22,7 +22,7 @@ METHOD_BACKENDS = {"rd": "jpegli", "search": "turbo"}
 
 
 def _rd(backend: Backend, strength: float = 1.0, guard: bool = True, **_: Any) -> Method:
-    return RdPruning(backend.name, PruneSettings(strength), guard_output=guard)
+    return RdPruning(backend.name, PruneSettings(strength), guard_output=guard, shift_guard=guard)
 
 
 def _search(

@@ -43,6 +43,21 @@ class Candidate:
         return shift_score(self.ssm)
 
 
+@dataclass(frozen=True)
+class GuardNote:
+    """What a method's guard did to its output: `rounds` of giving quality back where the
+    output's predicted SSM rose above the plain JPEG's, and `fallback`, why the plain JPEG was
+    returned instead ("" when it was not)."""
+
+    rounds: int = 0
+    fallback: str = ""
+
+    @property
+    def acted(self) -> bool:
+        """Whether the guard changed the output."""
+        return self.rounds > 0 or bool(self.fallback)
+
+
 @dataclass(frozen=True, eq=False)
 class SearchResult:
     """The chosen encoding and the plain JPEG it was measured against."""
@@ -51,6 +66,9 @@ class SearchResult:
     plain: Candidate  # the plain JPEG of the budget, scored like the others
     plain_quality: int
     block_weights: np.ndarray | None = None  # rd: the luma block weights that decided the pruning
+    guard: GuardNote = GuardNote()
+    # rd: the same encoding again with block weights raised by a map in [0, 1] (the shift guard)
+    retry: Callable[[np.ndarray], SearchResult] | None = field(default=None, repr=False)
 
 
 class Method(Protocol):
@@ -103,4 +121,4 @@ def fit_plain(
     return best
 
 
-__all__ = ["Candidate", "Method", "PlainJpeg", "SearchResult", "fit_plain"]
+__all__ = ["Candidate", "GuardNote", "Method", "PlainJpeg", "SearchResult", "fit_plain"]

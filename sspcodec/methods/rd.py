@@ -3,13 +3,16 @@
 The plain reference is the base encoder's JPEG (jpegli by default) rewritten with optimised
 Huffman tables, progressive where that is smaller (as cjpegli writes), so the output and its
 reference are written alike. The output is one pruned encoding of a finer base
-(:func:`sspcodec.quant.rdprune.prune_to_budget`); the guard returns the plain JPEG when the
-pruned one is worse where people are predicted to look.
+(:func:`sspcodec.quant.rdprune.prune_to_budget`). The guard is the shift model: where the
+output's predicted SSM rises above the plain JPEG's (an artifact that would pull the eye), those
+blocks get their quality back and the budget is refitted; the plain JPEG is returned when that
+does not bring the output's predicted shift down to the plain one's, or when the output is worse
+where people are predicted to look.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from functools import cached_property
+from dataclasses import dataclass, field, replace
+from functools import cached_property, partial
 
 import numpy as np
 
@@ -20,13 +23,18 @@ from ..quant import luma_block_shape
 from ..quant.rdprune import plain_encoder, prune_to_budget
 from ..quant.settings import PruneSettings
 from ..scoring import Scorer, ShiftScorer
-from .base import Candidate, PlainJpeg, SearchResult, fit_plain
+from .base import Candidate, GuardNote, PlainJpeg, SearchResult, fit_plain
 
 #: How much the plain JPEG's predicted SSM raises block weights in :class:`RdPruning`
 #: (w_b = max(s_b, mix * ssm_b / max ssm)); 0 = saliency alone. Off: on 12 validation images
 #: (jpegli q70 / q85 budgets) mix 1 cost 0.5 / 0.6 SSIMULACRA2 points and 0.07 / 0.08 dB PSNR
 #: more than 0 for -0.03 / +0.03 dB human-weighted PSNR (the spread SSM raises broad areas).
 DEFAULT_SHIFT_MIX = 0.0
+#: How many times the shift guard gives quality back before it falls back to the plain JPEG.
+DEFAULT_GUARD_ROUNDS = 2
+#: The guard's fallback, in words (CompressResult.guard).
+SHIFT_FALLBACK = "the output's predicted shift stayed above the plain JPEG's"
+PSNR_FALLBACK = "the output was worse than the plain JPEG where people are predicted to look"
 
 
 @dataclass
@@ -41,14 +49,21 @@ class RdPruning:
     plain JPEG where that encoding would pull attention (``shift_mix`` > 0; that SSM is scored
     anyway, as the baseline's figures). The output is scored once more for its own predicted
     shift; it is not chosen by that score (a mean SSM differs between encodings of equal bytes
-    by about noise). strength 0 returns the plain JPEG itself. ``guard``: return the plain JPEG
-    when the pruned one has a lower saliency-weighted PSNR.
+    by about noise). strength 0 returns the plain JPEG itself.
+
+    ``shift_guard``: where the output's predicted SSM exceeds the plain JPEG's, raise those
+    blocks' weights (by the excess, scaled to max 1) and prune again at the same budget, up to
+    ``guard_rounds`` times; if the output's predicted shift is still above the plain one's, return
+    the plain JPEG. ``guard_output``: also return the plain JPEG when the pruned one has a lower
+    saliency-weighted PSNR.
     """
 
     base: str = "jpegli"
     settings: PruneSettings = field(default_factory=PruneSettings)
     shift_mix: float = DEFAULT_SHIFT_MIX
     guard_output: bool = True
+    shift_guard: bool = True
+    guard_rounds: int = DEFAULT_GUARD_ROUNDS
     name: str = field(default="rd", init=False)
 
     @cached_property
@@ -90,25 +105,52 @@ class RdPruning:
         plain_c = Candidate(plain.data, np.full(grid, float(plain.quality), np.float32), *first, None)
         if weights is None:
             return SearchResult(plain_c, plain_c, plain.quality)
-        out = prune_to_budget(
-            pixels, weights, target, base=self.base, plain=(plain.quality, plain.data),
-            raise_with=first.ssm if self.shift_mix > 0 else None, raise_mix=self.shift_mix, **self.settings.options(),
-        )
+        return self._pruned(pixels, weights, target, plain, score, plain_c, None)
+
+    def _pruned(
+        self, pixels: np.ndarray, weights: np.ndarray, target: int, plain: PlainJpeg, score: Scorer,
+        plain_c: Candidate, extra: np.ndarray | None,
+    ) -> SearchResult:
+        """One pruning at `target` bytes, block weights raised by the plain JPEG's SSM (``shift_mix``)
+        and by `extra` (a map in [0, 1], the guard's), scored; with a `retry` for the guard."""
+        raise_with, mix = (plain_c.ssm, self.shift_mix) if self.shift_mix > 0 else (None, 1.0)
+        if extra is not None:  # extra peaks at 1, so the combined map keeps shift_mix's scale
+            raise_with = extra if raise_with is None else np.maximum(
+                mix * raise_with / max(float(raise_with.max()), 1e-12), extra)
+            mix = 1.0
+        out = prune_to_budget(pixels, weights, target, base=self.base, plain=(plain.quality, plain.data),
+                              raise_with=raise_with, raise_mix=mix, **self.settings.options())
         if out.data == plain.data:  # nothing finer fitted: the plain JPEG, already scored
             return SearchResult(plain_c, plain_c, plain.quality)
-        qmap = np.full(grid, float(out.base_quality), np.float32)  # one table; pruning varies by block
+        qmap = np.full(luma_block_shape(*pixels.shape[:2]), float(out.base_quality), np.float32)  # one table
         best = Candidate(out.data, qmap, *score([out.data])[0], None)
-        return SearchResult(best, plain_c, plain.quality, block_weights=out.weights)
+        retry = partial(self._pruned, pixels, weights, target, plain, score, plain_c)
+        return SearchResult(best, plain_c, plain.quality, block_weights=out.weights, retry=retry)
 
     def guard(self, found: SearchResult, scorer: ShiftScorer) -> SearchResult:
-        """The plain JPEG instead of a pruned output that is worse where people are predicted to
-        look (saliency-weighted PSNR below the plain one's, which has at least as many bytes).
-        Happens on very smooth images (e.g. upscaled ones), where the finer base buys little."""
-        if not self.guard_output or found.best.data == found.plain.data:
+        """The shift guard (see the class), then the plain JPEG instead of a pruned output that is
+        worse where people are predicted to look (saliency-weighted PSNR below the plain one's,
+        which has at least as many bytes: happens on very smooth, e.g. upscaled, images)."""
+        if found.best.data == found.plain.data:
             return found
-        if scorer.weighted_psnr(found.best.data) >= scorer.weighted_psnr(found.plain.data):
-            return found
-        return SearchResult(found.plain, found.plain, found.plain_quality)
+        rounds, extra = 0, None
+        while (self.shift_guard and rounds < self.guard_rounds and found.retry is not None
+               and found.best.shift > found.plain.shift):
+            excess = np.clip(found.best.ssm - found.plain.ssm, 0.0, None)
+            level = excess / max(float(excess.max()), 1e-12)
+            extra = level if extra is None else np.maximum(extra, level)
+            found, rounds = found.retry(extra), rounds + 1
+        if self.shift_guard and found.best.shift > found.plain.shift:
+            return _plain_result(found, GuardNote(rounds, SHIFT_FALLBACK))
+        if (self.guard_output and found.best.data != found.plain.data
+                and scorer.weighted_psnr(found.best.data) < scorer.weighted_psnr(found.plain.data)):
+            return _plain_result(found, GuardNote(rounds, PSNR_FALLBACK))
+        return replace(found, guard=GuardNote(rounds))
 
 
-__all__ = ["DEFAULT_SHIFT_MIX", "RdPruning"]
+def _plain_result(found: SearchResult, note: GuardNote) -> SearchResult:
+    """The plain JPEG of `found` as the output, with what the guard did."""
+    return SearchResult(found.plain, found.plain, found.plain_quality, guard=note)
+
+
+__all__ = ["DEFAULT_GUARD_ROUNDS", "DEFAULT_SHIFT_MIX", "PSNR_FALLBACK", "SHIFT_FALLBACK", "RdPruning"]
