@@ -58,9 +58,10 @@ class Encoder:
     """Keeps the SSPNet model loaded; one `compress` call per image.
 
     `method` "rd" (default) prunes a finer base JPEG by a saliency-weighted RD rule at the
-    budget, `strength` in [0, 1] setting how much quality moves to where people look (0: the
-    plain base JPEG); "search" picks among candidate quality maps by predicted shift. `backend`:
-    the base encoder (None: jpegli for rd, libjpeg-turbo for search).
+    budget, `strength` in [0, 1] setting how much quality moves to where people look (0, the
+    default chosen by models of human vision on validation images: the plain base JPEG);
+    "search" picks among candidate quality maps by predicted shift. `backend`: the base encoder
+    (None: jpegli for rd, libjpeg-turbo for search).
 
     `allocation` decides where quality matters (default: the model's saliency); `strategy` (the
     method's object, :class:`~sspcodec.methods.RdPruning` or

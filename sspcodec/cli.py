@@ -96,8 +96,10 @@ METHOD = typer.Option(
     help="rd: saliency-weighted RD pruning of a finer jpegli JPEG (default); search: the older quality-map search.")
 STRENGTH = typer.Option(
     DEFAULT_STRENGTH, "--strength",
-    help="How far bytes move towards where people look: 0 = the plain JPEG at the budget; up to 0.5 detail is "
-         "kept less and less away from where people look; above 0.5 where they look gets finer still; 1 = full.")
+    help="How far bytes move towards where people look: 0 (default) = the plain jpegli JPEG at the budget, "
+         "what models of human vision preferred; up to 0.5 detail is kept less and less away from where people "
+         "look; above 0.5 where they look gets finer still; 1 = full. Measured cost (bytes for the same "
+         "ColorVideoVDP, validation images): 0.25 +3.5%, 0.5 +10%, 1 +18%.")
 MODEL = typer.Option("default", "--model", help="SSPNet zoo name or checkpoint file (.safetensors).")
 DEVICE = typer.Option("auto", "--device", help="auto, cpu, cuda (cuda:N) or mps.")
 OVERWRITE = typer.Option(
@@ -217,6 +219,9 @@ def compress(
         )
         if result.guard.acted:
             typer.echo(f"guard: {guard_words(result.guard)}", err=to_stdout)
+        if method == "rd" and strength == 0:
+            typer.echo("strength 0 (default): the plain JPEG, which models of human vision preferred; "
+                       "--strength 0.25 .. 1 moves detail to where people look (docs/METHOD.md)", err=to_stdout)
         if report:
             typer.echo(f"report: {report}", err=to_stdout)
 

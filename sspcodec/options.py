@@ -149,8 +149,12 @@ def check_max_pixels(value: Any) -> int | None:
 #: The encoding methods (:data:`sspcodec.methods.METHODS` holds one strategy per name).
 METHOD_NAMES = ("rd", "search")
 DEFAULT_METHOD = "rd"
-#: How far the default moves bytes towards where people look (:func:`check_strength`).
-DEFAULT_STRENGTH = 1.0
+#: How far the default moves bytes towards where people look (:func:`check_strength`). Chosen by the
+#: judges on validation images (docs/BENCHMARKS.md, "The default follows the judges"): the largest
+#: strength whose BD-rate against plain jpegli is <= +1% on ColorVideoVDP and <= +2% on SSIMULACRA2
+#: while it gains on foveated FovVideoVDP at real fixations. None did (0.1: +3.5% / +3.2% / +0.1%),
+#: so by default sspcodec writes the plain jpegli JPEG and reallocates only when asked.
+DEFAULT_STRENGTH = 0.0
 
 
 def check_method(method: Any) -> str:

@@ -81,3 +81,18 @@ def test_tta_study_scores_every_design_of_each_run(tmp_path):
     assert "| 0 |" in sweep and "| 0.6 |" in sweep and "+0.000" in sweep
     assert len(list((tmp_path / "cache").glob("test-osie-*.pt"))) == 2  # validation and left-out views
     assert _run("tta_study.py", *args) == text  # rescored from the cache: the same table
+
+
+def test_guard_study_counts_the_images_above_the_plain_shift():
+    text = _run("guard_study.py", "--kodak", "0", "--limit", "1")
+    assert "## held-out test (1 images)" in text
+    summary = next(line for line in text.splitlines() if line.startswith("output's predicted shift above"))
+    assert "/1 with it" in summary and summary.split("/1 with it")[0].endswith("0")  # the guard's target
+
+
+def test_rd_engine_screen_and_shift_tracking_tables():
+    pytest.importorskip("pycvvdp", reason="the judges (cvvdp) are not installed")
+    text = _run("rd_engine_screen.py", "2:1:u", "mozjpeg", "--limit", "1", "--qualities", "85")
+    assert "| 2:1:u | jpegli q85 |" in text and "| mozjpeg | jpegli q85 |" in text
+    text = _run("shift_tracks_quality.py", "--limit", "2", "--qualities", "40", "60", "80")
+    assert "mean rho" in text and "by predicted shift" in text

@@ -56,7 +56,7 @@ def model_path(tmp_path_factory) -> Path:
 def encoder(model_path) -> Encoder:
     # random weights: their saliency is noise, so the guard would (rightly) return the plain JPEG
     # and hide the pruning these tests check; the guard has its own test on the shipped model
-    return Encoder(str(model_path), device="cpu", guard=False)
+    return Encoder(str(model_path), device="cpu", guard=False, strength=1.0)  # the default 0 prunes nothing
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +73,8 @@ def test_default_is_rd_on_jpegli_within_one_percent_of_plain_q85(encoder):
     rgb = _photo()
     r = encoder.compress(rgb)
     plain = encoder.plain(rgb, 85)  # jpegli q85, rewritten with optimised Huffman tables
-    assert plain == Encoder(encoder.model, strength=0.0).compress(rgb).data  # the same plain reference
+    default = Encoder(encoder.model).compress(rgb)  # strength 0, the judges' choice: the plain reference
+    assert plain == default.data and default.predicted_gain_db == 0.0 and not default.guard.acted
     assert r.baseline.bytes == len(plain) and r.baseline.quality == 85
     assert 0.99 * len(plain) <= r.bytes <= len(plain)
     assert r.data != plain  # pruned, not the plain JPEG
@@ -126,7 +127,7 @@ def test_strength_zero_is_the_plain_base_file(encoder):
 
 
 def test_predicted_wpsnr_weights_the_error_by_the_predicted_saliency():
-    encoder = Encoder("default", device="cpu")  # the shipped model: a saliency map with a shape
+    encoder = Encoder("default", device="cpu", strength=1.0)  # the shipped model: a saliency map with a shape
     encoder.strategy.shift_guard = False  # the pruned output itself, not the guard's choice
     rgb = np.asarray(Image.open(ASTRONAUT).convert("RGB"))[:200, :300].copy()
     r = encoder.compress(rgb)
@@ -143,7 +144,7 @@ def test_predicted_wpsnr_weights_the_error_by_the_predicted_saliency():
 def test_rd_never_returns_an_output_worse_where_people_are_predicted_to_look():
     """Driven by the opposite of the model's saliency, pruning would keep detail where nobody is
     predicted to look: the guard returns the plain JPEG instead."""
-    encoder = Encoder("default", device="cpu")
+    encoder = Encoder("default", device="cpu", strength=1.0)
     encoder.strategy.shift_guard = False  # the PSNR guard alone
     encoder.strategy.shift_guard = False  # the pruned output itself, not the guard's choice
     rgb = np.asarray(Image.open(ASTRONAUT).convert("RGB"))[:200, :300].copy()
@@ -309,7 +310,7 @@ def test_shipped_model_beats_plain_jpegli_where_people_look():
     rgb = np.asarray(Image.open(ASTRONAUT).convert("RGB"))
     xy = np.array([[200, 96], [244, 96], [200, 98], [244, 98], [222, 120], [224, 144], [222, 70], [170, 384]], float)
     human = saliency_map(xy, rgb.shape[:2])
-    enc = Encoder("default", device="cpu")
+    enc = Encoder("default", device="cpu", strength=1.0)
     r = enc.compress(rgb)
     plain = enc.plain(rgb, 85)
     assert r.bytes <= len(plain)

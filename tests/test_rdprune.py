@@ -160,16 +160,18 @@ def test_frequency_mask_never_dc():
     assert not frequency_mask(0)[0, 0]
 
 
-def test_zeroing_rule_matches_formula():
+@pytest.mark.parametrize("power", [0.0, 1.0, 2.0])
+def test_zeroing_rule_matches_formula(power):
     rng = np.random.default_rng(0)
     coeffs = rng.integers(-20, 21, size=(3, 4, 8, 8)).astype(np.int16)
-    qt = rng.integers(1, 40, size=(8, 8))
+    qt = rng.integers(2, 40, size=(8, 8))
     weights = rng.uniform(0.05, 1.0, size=(3, 4))
     lam = 50.0
-    out = prune(coeffs, rd_scores(coeffs, qt, weights, 3), lam)
+    out = prune(coeffs, rd_scores(coeffs, qt, weights, 3, power), lam)
     c = coeffs.astype(np.float64)
     bits = 4 + np.array([[[[int(abs(v)).bit_length() for v in row] for row in blk] for blk in line] for line in c])
-    want_zero = (weights[:, :, None, None] * (c * qt) ** 2 < lam * bits) & frequency_mask(3)
+    error = (c * qt) ** 2 * (qt.min() / qt) ** power  # in pixels (0) or in the table's steps (2)
+    want_zero = (weights[:, :, None, None] * error < lam * bits) & frequency_mask(3)
     assert np.array_equal(out, np.where(want_zero, 0, coeffs))
     assert np.array_equal(out[..., 0, 0], coeffs[..., 0, 0])
 
