@@ -27,6 +27,7 @@ from PIL import Image
 import sspcodec
 from sspcodec import api
 from sspcodec.api import ContentChangeWarning, Encoder
+from sspcodec.options import DEFAULT_STRENGTH
 from sspcodec.plugins import COMPRESS_OPTIONS, ENCODER_OPTIONS, SspcodecPlugin, register_imageio, register_pillow
 from sspnet import build_model, save_checkpoint
 from sspnet.net.configs import CONFIGS
@@ -174,9 +175,9 @@ def test_one_encoder_is_kept_per_model_and_settings(opts, monkeypatch):
     im = Image.fromarray(_photo())
     _save(im, **opts)
     iio.imwrite("<bytes>", _photo(seed=3), plugin="sspcodec", extension=".jpg", max_bytes=2500, **opts)
-    assert created == [1.0]  # the Pillow save and the imageio write share one loaded Encoder
+    assert created == [DEFAULT_STRENGTH]  # the Pillow save and the imageio write share one loaded Encoder
     _save(im, strength=0.5, **opts)
-    assert created == [1.0, 0.5]
+    assert created == [DEFAULT_STRENGTH, 0.5]
 
 
 def test_imageio_writes_a_file_and_bytes(opts, tmp_path):

@@ -93,9 +93,9 @@ def test_strength_schedule_lowers_the_floor_then_refines():
 def test_prune_settings_are_checked_once_and_passed_whole():
     assert PruneSettings().options() == {
         "strength": 1.0, "ratio": 0.70, "floor": 0.03, "low_floor": 0.30, "min_freq": 3, "low_min_freq": 4,
-        "chroma_gain": DEFAULT_CHROMA_GAIN,
+        "chroma_gain": DEFAULT_CHROMA_GAIN, "step_power": 2.0,
     }
-    for bad in ({"strength": 1.5}, {"ratio": 0.0}, {"floor": -0.1}, {"low_floor": 2.0}):
+    for bad in ({"strength": 1.5}, {"ratio": 0.0}, {"floor": -0.1}, {"low_floor": 2.0}, {"step_power": -1.0}):
         with pytest.raises(ValueError):
             PruneSettings(**bad)
 

@@ -34,7 +34,7 @@ DEFAULT_LOW_MIN_FREQ = 4
 DEFAULT_CHROMA_GAIN = 0.55
 DEFAULT_MIN_FREQ = 3
 #: how the RD rule measures the error of dropping a coefficient (:func:`~sspcodec.quant.rdprune.rd_scores`):
-#: 0 in pixels (squared error, the rule up to the twelfth session), 2 in the quantisation table's
+#: 0 in pixels (squared error, the rule until 2026-12-07), 2 in the quantisation table's
 #: own steps. Chosen under the judges on validation images: see docs/BENCHMARKS.md.
 DEFAULT_STEP_POWER = 2.0
 
