@@ -86,7 +86,8 @@ def _write_stdout(data: bytes) -> None:
 MAX_BYTES = typer.Option(None, "--max-bytes", help="Byte budget, e.g. 150KB, 1.2MB, 200KiB or 120000.")
 BPP = typer.Option(None, "--bpp", help="Budget in bits per pixel, e.g. 1.0.")
 MAX_SHIFT = typer.Option(
-    None, "--max-shift", help="Fewest bytes whose predicted shift (mean SSM, 0..1) is at most this.")
+    None, "--max-shift", help="Fewest bytes whose predicted shift (mean SSM, 0..1) is at most this: a bound on the "
+                              "model's score, not a visible-quality target (its level depends on the picture).")
 QUALITY = typer.Option(None, "--quality", "-q", help="Budget = the bytes of a plain JPEG at this quality (default 85).")
 BACKEND = typer.Option(
     None, "--backend",
