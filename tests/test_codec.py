@@ -417,3 +417,27 @@ def test_cli_help_teaches():
     assert res.exit_code == 0 and "Examples" in res.output
     for cmd in ("compress", "batch", "ssm"):
         assert runner.invoke(app, [cmd, "--help"]).exit_code == 0
+
+
+def test_cli_says_what_the_default_strength_writes_and_what_the_guard_did(tmp_path, model_path, monkeypatch):
+    from sspcodec.methods.base import GuardNote
+    from sspcodec.methods.rd import SHIFT_FALLBACK
+
+    src = _write(tmp_path / "in.png")
+    res = runner.invoke(app, ["compress", str(src), "-o", str(tmp_path / "a.jpg"), "--model", str(model_path)])
+    assert res.exit_code == 0, res.output
+    assert "strength 0 (default): the plain JPEG" in res.output and "guard:" not in res.output
+    assert (tmp_path / "a.jpg").read_bytes() == Encoder(str(model_path), device="cpu").plain(_photo(), 85)
+    real = Encoder.compress
+
+    def guarded(self, *args, **kwargs):  # the tiny random model's guard may or may not act: make it
+        r = real(self, *args, **kwargs)
+        r.guard = GuardNote(2, SHIFT_FALLBACK)
+        return r
+
+    monkeypatch.setattr(Encoder, "compress", guarded)
+    res = runner.invoke(app, ["compress", str(src), "-o", str(tmp_path / "b.jpg"), "--model", str(model_path),
+                              "--strength", "1"])
+    assert res.exit_code == 0, res.output
+    assert f"guard: gave quality back where the output's predicted SSM rose above the plain JPEG's (2 rounds); " \
+           f"then wrote the plain JPEG: {SHIFT_FALLBACK}" in res.output and "strength 0" not in res.output

@@ -145,7 +145,7 @@ class RdPruning:
         if (self.guard_output and found.best.data != found.plain.data
                 and scorer.weighted_psnr(found.best.data) < scorer.weighted_psnr(found.plain.data)):
             return _plain_result(found, GuardNote(rounds, PSNR_FALLBACK))
-        return replace(found, guard=GuardNote(rounds))
+        return replace(found, guard=GuardNote(rounds), retry=None)  # the retry holds the pixels
 
 
 def _plain_result(found: SearchResult, note: GuardNote) -> SearchResult:
