@@ -321,11 +321,15 @@ def test_identical_pair_with_tied_decoders_gives_zero_shift() -> None:
     model = fresh_model("default", seed=4).eval()
     randomise_bn(model)
     p = image(333, 500, seed=12)
-    assert model.predict_shift(p, p).ssm.max() > 0  # two independent decoders disagree
+    x = torch.rand(1, 3, 64, 96, generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        assert not torch.equal(model.saliency(x, "r"), model.saliency(x, "d"))  # two independent decoders
     model.tie_decoders()
     assert model.decoder_d is not model.decoder_r  # copied, not aliased
     for a, b in zip(model.decoder_r.state_dict().values(), model.decoder_d.state_dict().values()):
         assert torch.equal(a, b)
+    with torch.inference_mode():
+        assert torch.equal(model.saliency(x, "r"), model.saliency(x, "d"))
     pred = model.predict_shift(p, p)
     assert np.all(pred.ssm == 0)
     np.testing.assert_array_equal(pred.sm_pristine, pred.sm_distorted)
@@ -681,3 +685,15 @@ def test_output_blur_cpu_fast_path_matches_the_conv_path_and_keeps_gradients() -
     tiny = torch.rand(1, 1, 5, 6)  # kernel wider than the map: the conv path's clipped radius
     with torch.no_grad():
         assert gaussian_blur(tiny, 4.0).shape == tiny.shape
+
+
+def test_identical_pair_is_exactly_zero_even_with_untied_decoders_and_in_a_batch() -> None:
+    """An undistorted image is no distortion: its SSM is exactly zero even where the two decoders
+    differ (a distortion-aware distorted branch) and whatever batch it is predicted in."""
+    model = fresh_model("default", seed=4).eval()
+    randomise_bn(model)
+    p = image(333, 500, seed=12)
+    q = image(333, 500, seed=13)
+    preds = model.predict_shift(p, [q, p, q], batch_size=2)
+    assert np.all(preds[1].ssm == 0) and preds[0].ssm.max() > 0 and preds[2].ssm.max() > 0
+    np.testing.assert_array_equal(preds[1].sm_pristine, preds[1].sm_distorted)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -55,6 +55,9 @@ class PristineCache:
     sm: torch.Tensor  # (1, 1, H, W) SM_r at the model's input size, one pass: what shifts use
     view: torch.Tensor | None = None  # SM_r as saliency on its own (test-time views); None: `sm`
     passes: int = 1  # network passes the pristine side took (the single pass and any other views)
+    # the pristine image as the network saw it (1, 3, H, W): a distorted image equal to it is no
+    # distortion, so its shift is exactly zero whatever the decoders and the batch do
+    pixels: torch.Tensor | None = field(default=None, repr=False)
 
     def crop(self, canvas_maps: np.ndarray) -> np.ndarray:
         """The part of maps at the model's input size (..., H, W) that covers the image."""
@@ -272,9 +275,9 @@ class SSPNet(nn.Module):
             if others:  # the codec's weights: saliency on its own
                 own, raw, averaged = self.single_and_averaged(x, "r")
                 sm, view = (self._output_stage(r, own, boxes) for r in (raw, averaged))
-                return PristineCache(shapes[0], boxes[0], sm.float(), view.float(), 1 + len(others))
+                return PristineCache(shapes[0], boxes[0], sm.float(), view.float(), 1 + len(others), x)
             sm = self.saliency(x, "r", boxes)
-        return PristineCache(shapes[0], boxes[0], sm.float())
+        return PristineCache(shapes[0], boxes[0], sm.float(), pixels=x)
 
     def cached_saliency(self, cache: PristineCache) -> np.ndarray:
         """SM_r of a prepared pristine image at its own size (no new model evaluation)."""
@@ -306,6 +309,10 @@ class SSPNet(nn.Module):
             with self._autocast():
                 sm_d = self.saliency(x, "d", boxes).float()
             ssm = self.shift(sm_d, cache.sm)
+            if cache.pixels is not None:  # the pristine image itself: no shift, exactly
+                for j in range(len(x)):
+                    if torch.equal(x[j], cache.pixels[0]):
+                        ssm[j], sm_d[j] = 0.0, cache.sm[0]
             for s, d in zip(self._to_maps(ssm, boxes, shapes), self._to_maps(sm_d, boxes, shapes)):
                 out.append(ShiftPrediction(ssm=s, sm_pristine=sm_r_map.copy(), sm_distorted=d))
         return out
