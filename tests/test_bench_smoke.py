@@ -96,3 +96,10 @@ def test_rd_engine_screen_and_shift_tracking_tables():
     assert "| 2:1:u | jpegli q85 |" in text and "| mozjpeg | jpegli q85 |" in text
     text = _run("shift_tracks_quality.py", "--limit", "2", "--qualities", "40", "60", "80")
     assert "mean rho" in text and "by predicted shift" in text
+
+
+@pytest.mark.skipif(not (ROOT.parent / "shared" / "images" / "kodak").is_dir(), reason="../shared/images/kodak missing")
+def test_shift_localisation_reports_every_stage_and_an_exactly_zero_identical_pair():
+    text = _run("shift_localisation.py", "--kodak", "1")
+    assert text.count("## output stage:") == 3 and "| jpeg q8 |" in text and "| contrast 3 |" in text
+    assert text.count("identical pair: largest SSM value 0 (0 = exactly zero)") == 3
