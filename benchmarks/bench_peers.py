@@ -4,6 +4,7 @@
         [--sweep] [--sweep-limit 8] [--sweep-step 5] [--strengths 0 0.5 1]
         [--plots DIR] [--json FILE] [--no-sspcodec] [--no-butteraugli] [--geometry fhd|4k|none]
         [--sspcodec-strength S [S ...]] [--part test|val] [--only CODEC ...]
+    python benchmarks/bench_peers.py --replot FILE.json [--plots DIR]   # tables and plots of a saved run
 
 Images
 - Held-out OSIE + EyeCrowd images (the hash split `sspnet train` uses: 20% by image, seed 0; never
@@ -82,7 +83,7 @@ def only(codecs: list[Codec], names: Sequence[str] | None) -> list[Codec]:
 
 def report(
     title: str, budgets: dict[int, list], sweeps: tuple[Sequence[int], list[dict]], metrics: Sequence[str],
-    plots: Path | None,
+    plots: Path | None, slug: str | None = None,
 ) -> dict:
     """Print the tables of one image set; return them (and the raw rows) for --json."""
     print(f"\n## {title}\n")
@@ -94,8 +95,8 @@ def report(
         qs = ", ".join(map(str, qualities))
         print(f"### sweep q = {qs} ({len(curves)} images)\n\n{bd_tables(curves, metrics)}")
         if plots is not None:
-            slug = title.split()[0].lower()
-            print(plot_curves(curves, metrics, plots / f"bench_peers_{slug}_rq.png"))
+            name = slug or title.split()[0].lower()
+            print(plot_curves(curves, metrics, plots / f"bench_peers_{name}_rq.png"))
     return {"budgets": {str(q): r for q, r in budgets.items()}, "sweep_qualities": list(qualities), "sweeps": curves}
 
 
@@ -115,6 +116,19 @@ def strength_report(images: list[BenchImage], encoder, centre, args: argparse.Na
             print(plot_strengths(curves, args.strengths, plots / f"bench_peers_strength_q{q}.png"))
         out[str(q)] = [{name: {str(st): row for st, row in c.items()} for name, c in curve.items()} for curve in curves]
     return out
+
+
+def replot(path: Path, plots: Path | None) -> None:
+    """The held-out tables and curves of a run saved with --json, redone without encoding."""
+    saved = json.loads(path.read_text())["held_out"]
+    budgets = {int(q): rows for q, rows in saved["budgets"].items()}
+    sweeps = saved["sweeps"]
+    first = next(iter(sweeps[0].values())) if sweeps else next(iter(next(iter(budgets.values()))[0].values()))
+    row = next(r for r in first if r) if isinstance(first, list) else first
+    metrics = [m for m in METRICS if row.get(m) is not None]
+    print(f"replotted from {path}")
+    report(f"Held-out OSIE/EyeCrowd (half size), {path.stem}", budgets, (saved["sweep_qualities"], sweeps), metrics,
+           plots, slug=path.stem)
 
 
 def main() -> None:
@@ -144,7 +158,12 @@ def main() -> None:
                     help="viewing geometry of the judges (ColorVideoVDP, foveated FovVideoVDP); none: skip them")
     ap.add_argument("--plots", type=Path, help="folder for the rate-quality PNGs")
     ap.add_argument("--json", type=Path, help="write every per-image figure here")
+    ap.add_argument("--replot", type=Path, metavar="JSON",
+                    help="no run: the held-out tables (and, with --plots, the curves) of a saved --json file")
     args = ap.parse_args()
+    if args.replot:
+        replot(args.replot, args.plots)
+        return
 
     from sspcodec import Encoder
 

@@ -50,3 +50,22 @@ def test_bd_rate_vs_the_better_peer_takes_the_harder_peer_per_image():
     table = bd_tables([{k: s[k] for k in ("jpegli", "mozjpeg", "x")} for s in sweeps], ["ssim2"])
     assert "BD-rate vs turbo" not in table  # a peer left out of the sweep has no table
     assert "better of jpegli and mozjpeg" in table and "(0 wins)" in table
+
+
+def test_replot_redoes_the_tables_and_curves_of_a_saved_run(tmp_path):
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    pytest.importorskip("bjontegaard")
+    root = Path(__file__).resolve().parents[1]
+    sweeps = [{"jpegli": _curve(1.0), "mozjpeg": _curve(0.9), "x": _curve(0.95)}]
+    saved = tmp_path / "run.json"
+    saved.write_text(json.dumps({"held_out": {"budgets": {}, "sweep_qualities": [30, 50, 70, 90], "sweeps": sweeps}}))
+    out = subprocess.run([sys.executable, str(root / "benchmarks" / "bench_peers.py"), "--replot", str(saved),
+                          "--plots", str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "BD-rate vs the better of jpegli and mozjpeg on each image" in out.stdout and "| x |" in out.stdout
+    if "matplotlib" not in out.stdout:  # plotted unless matplotlib is missing
+        assert (tmp_path / "bench_peers_run_rq.png").is_file()
