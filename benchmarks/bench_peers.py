@@ -123,9 +123,9 @@ def replot(path: Path, plots: Path | None) -> None:
     saved = json.loads(path.read_text())["held_out"]
     budgets = {int(q): rows for q, rows in saved["budgets"].items()}
     sweeps = saved["sweeps"]
-    first = next(iter(sweeps[0].values())) if sweeps else next(iter(next(iter(budgets.values()))[0].values()))
-    row = next(r for r in first if r) if isinstance(first, list) else first
-    metrics = [m for m in METRICS if row.get(m) is not None]
+    rows = [r for s in sweeps for curve in s.values() for r in curve if r]
+    rows += [r for per_image in budgets.values() for image in per_image for r in image.values()]
+    metrics = [m for m in METRICS if any(r.get(m) is not None for r in rows)]
     print(f"replotted from {path}")
     report(f"Held-out OSIE/EyeCrowd (half size), {path.stem}", budgets, (saved["sweep_qualities"], sweeps), metrics,
            plots, slug=path.stem)
